@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Trains the shipped checkpoints with the project's own CLI, on the full training sets.
+# Two queues run side by side, one CPU thread each (small models use two cores better this way).
+# Usage: VAEVIZ_DATA_DIR=../shared/data bash checkpoints/train_all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+run() { OMP_NUM_THREADS=1 "$PY" -m vaeviz train --quiet --lr-schedule cosine --out "checkpoints/$1.safetensors" "${@:2}"; }
+(
+  run mnist-vae-conv-16 --model vae --arch conv --latent-dim 16 --epochs 80
+  run mnist-ae-conv-16  --model ae  --arch conv --latent-dim 16 --epochs 30
+) > /tmp/train_queue_a.log 2>&1 &
+(
+  run mnist-vae-mlp-16  --model vae --arch mlp --latent-dim 16 --epochs 150
+  run mnist-ae-mlp-16   --model ae  --arch mlp --latent-dim 16 --epochs 50
+  run mnist-vae-mlp-2   --model vae --arch mlp --latent-dim 2  --epochs 50
+  run mnist-ae-mlp-2    --model ae  --arch mlp --latent-dim 2  --epochs 50
+  run fashion-mnist-vae-mlp-16 --model vae --arch mlp --latent-dim 16 --epochs 50 --dataset fashion-mnist
+) > /tmp/train_queue_b.log 2>&1 &
+wait

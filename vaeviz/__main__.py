@@ -1,0 +1,231 @@
+"""The command line: `python -m vaeviz train | eval | list`.
+
+Each command prints a human-readable account, then a JSON object as the last line of standard
+output, so scripts can read the result with `json.loads(stdout.splitlines()[-1])`. Expected errors
+(bad arguments, missing data, a bad checkpoint) print one line to standard error and exit with 2;
+no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .checkpoint import checkpoint_summary, find_checkpoints, load_checkpoint, save_checkpoint, user_dir
+from .config import ModelConfig, TrainConfig
+from .data import DATASETS, dataset_spec, load_split
+from .metrics import evaluate, iw_nll
+from .models import MODELS, build_model
+from .train import fit, pick_device
+
+MAX_STEP_RECORDS = 400  # per-step curve points kept in a checkpoint (thinned evenly)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one readable line instead of usage + error
+        self.exit(2, f"error: {message} (try --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m vaeviz", description="Train, evaluate and list vaeviz models.")
+    parser.add_argument("--version", action="version", version=f"vaeviz {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train a model and save it as a checkpoint")
+    train.add_argument("--model", choices=sorted(MODELS), default="vae", help="kind of model")
+    train.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
+    train.add_argument("--latent-dim", type=int, default=16)
+    train.add_argument("--beta", type=_number, default=1.0, help="KL weight (VAE)")
+    train.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default=None,
+                       help="decoder likelihood (default: the data set's natural one)")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--lr", type=_number, default=1e-3)
+    train.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant")
+    train.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
+    train.add_argument("--data-dir", default=None, help="data folder (default $VAEVIZ_DATA_DIR or data/)")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training images")
+    train.add_argument("--test-limit", type=_positive_int, default=None, help="use only the first N test images")
+    train.add_argument("--iw-k", type=int, default=0, help="importance samples for -log p(x) (VAE; 0 skips)")
+    train.add_argument("--out", default=None, help="checkpoint path (.safetensors)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ev = sub.add_parser("eval", help="measure a checkpoint on its data set's test split")
+    ev.add_argument("checkpoint")
+    ev.add_argument("--dataset", choices=sorted(DATASETS), default=None, help="default: the one it was trained on")
+    ev.add_argument("--data-dir", default=None)
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--limit", type=_positive_int, default=None, help="use only the first N test images")
+    ev.add_argument("--iw-k", type=int, default=100, help="importance samples for -log p(x) (VAE; 0 skips)")
+    ev.add_argument("--seed", type=int, default=0)
+
+    ls = sub.add_parser("list", help="list the checkpoints the app knows")
+    ls.add_argument("folders", nargs="*", help="folders to list (default: checkpoints/ and the user folder)")
+    return parser
+
+
+def _test_metrics(model, images, iw_k: int, seed: int) -> dict:
+    metrics = evaluate(model, images, seed=seed)
+    if iw_k < 0:
+        raise ValueError(f"--iw-k must be 0 or more, got {iw_k}")
+    if iw_k and model.kind == "vae":
+        metrics["iw_nll"] = iw_nll(model, images, k=iw_k, seed=seed)
+        metrics["iw_k"] = iw_k
+    return metrics
+
+
+def _thin(records: list[dict], limit: int) -> list[dict]:
+    if len(records) <= limit:
+        return records
+    stride = len(records) / limit
+    return [records[int(i * stride)] for i in range(limit - 1)] + [records[-1]]
+
+
+def cmd_train(args: argparse.Namespace) -> dict:
+    spec = dataset_spec(args.dataset)
+    channels, height, width = spec.image_shape
+    cfg = ModelConfig(
+        arch=args.arch,
+        latent_dim=args.latent_dim,
+        channels=channels,
+        height=height,
+        width=width,
+        beta=args.beta,
+        likelihood=args.likelihood or spec.likelihood,
+    )
+    tcfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
+        seed=args.seed, device=args.device,
+    )
+    out = Path(args.out) if args.out else user_dir() / f"{args.dataset}-{args.model}-{args.arch}-{args.latent_dim}.safetensors"
+    if out.suffix != ".safetensors":
+        raise ValueError(f"--out must end in .safetensors: {out}")
+    device = pick_device(args.device)
+    train = load_split(args.dataset, "train", root=args.data_dir, device=device, limit=args.limit)
+    test = load_split(args.dataset, "test", root=args.data_dir, device=device, limit=args.test_limit)
+    model = build_model(args.model, cfg, seed=args.seed)
+    print(f"training {args.model}/{args.arch} latent={args.latent_dim} beta={args.beta} on {args.dataset} "
+          f"({len(train.images)} images) on {device}", file=sys.stderr)
+    history = fit(model, train, tcfg, test=test, progress=not args.quiet)
+    if history.diverged:
+        print(f"warning: {history.diverged}", file=sys.stderr)
+    metrics = _test_metrics(model, test.images, args.iw_k, args.seed)
+    meta = {
+        "dataset": args.dataset,
+        "train_config": {**tcfg.to_dict(), "train_images": len(train.images), "device": str(device)},
+        "metrics": metrics,
+        "history": {
+            "epochs": history.epochs,
+            "steps": _thin(history.steps, MAX_STEP_RECORDS),
+            "train_images_per_s": history.train_images_per_s,
+            "diverged": history.diverged,
+        },
+    }
+    save_checkpoint(model, out, meta)
+    summary = {k: v for k, v in metrics.items() if k != "kl_per_dim"}
+    return {
+        "checkpoint": str(out),
+        "kind": args.model,
+        "arch": args.arch,
+        "latent_dim": args.latent_dim,
+        "beta": args.beta,
+        "dataset": args.dataset,
+        "epochs_done": len(history.epochs),
+        "train_images_per_s": round(history.train_images_per_s, 1),
+        "train_seconds": round(history.train_seconds, 2),
+        "diverged": history.diverged,
+        "test": summary,
+    }
+
+
+def cmd_eval(args: argparse.Namespace) -> dict:
+    device = pick_device(args.device)
+    model = load_checkpoint(args.checkpoint, device=device)
+    dataset = args.dataset or model.meta.get("dataset")
+    if not dataset:
+        raise ValueError("the checkpoint does not say its data set; pass --dataset")
+    test = load_split(dataset, "test", root=args.data_dir, device=device, limit=args.limit)
+    if tuple(test.images.shape[1:]) != model.cfg.image_shape:
+        raise ValueError(f"{dataset} images are {tuple(test.images.shape[1:])}, the model expects {model.cfg.image_shape}")
+    metrics = _test_metrics(model, test.images, args.iw_k, args.seed)
+    m = model.meta
+    print(f"{Path(args.checkpoint).name}: {m['kind']}/{m['arch']} latent={m['latent_dim']} on {dataset} "
+          f"({metrics['n_images']} test images)", file=sys.stderr)
+    return {
+        "checkpoint": args.checkpoint,
+        "kind": m["kind"],
+        "arch": m["arch"],
+        "latent_dim": m["latent_dim"],
+        "beta": m["beta"],
+        "dataset": dataset,
+        "test": {k: v for k, v in metrics.items() if k != "kl_per_dim"},
+        "kl_per_dim": metrics["kl_per_dim"],
+    }
+
+
+def cmd_list(args: argparse.Namespace) -> dict:
+    folders = [Path(f) for f in args.folders] if args.folders else None
+    rows, problems = [], []
+    for path in find_checkpoints(folders):
+        try:
+            s = checkpoint_summary(path)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        met = s.get("metrics") or {}
+        rows.append({
+            "name": s["name"], "path": s["path"], "kind": s["kind"], "arch": s["arch"],
+            "latent_dim": s["latent_dim"], "beta": s["beta"], "dataset": s.get("dataset"),
+            "neg_elbo": met.get("neg_elbo"), "recon": met.get("recon"), "kl": met.get("kl"),
+            "size_bytes": s["size_bytes"],
+        })
+    for r in rows:
+        elbo = f"{r['neg_elbo']:.2f}" if isinstance(r["neg_elbo"], (int, float)) else "-"
+        print(f"{r['name']:<28} {r['kind']:<4} {r['arch']:<5} z={r['latent_dim']:<4} {str(r['dataset']):<14} -ELBO={elbo}")
+    for p in problems:
+        print(f"skipped: {p}", file=sys.stderr)
+    return {"checkpoints": rows, "skipped": problems}
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = COMMANDS[args.command](args)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    print(json.dumps(result, allow_nan=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

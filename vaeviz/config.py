@@ -1,0 +1,138 @@
+"""Configuration dataclasses for models and training.
+
+A `ModelConfig` says everything needed to rebuild a model's layers (it is stored in every
+checkpoint as JSON and fed back to `ModelConfig(**...)` on load), and a `TrainConfig` says how a
+model was trained. Both validate themselves on construction, so a bad value from the CLI, a page or
+an uploaded checkpoint fails early with a message a person understands (a `ValueError`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+ARCHS = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "gaussian")
+MAX_LATENT_DIM = 256
+MAX_BETA = 1000.0
+MAX_SIDE = 256  # the largest image side a model may be built for (keeps layers a sane size)
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+
+
+def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    too_low = value <= low if low_open else value < low
+    if too_low or value > high:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name} must be in {bracket}{low:g}, {high:g}], got {value:g}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture of one AE, VAE or PCA model. One field a line; every field is stored."""
+
+    arch: str = "mlp"  # "mlp" (the lecture notes' network) or "conv" (strided convolutions)
+    latent_dim: int = 16  # size of the code z; 2 lets the latent map be drawn without PCA
+    channels: int = 1  # image shape comes from here, never from a hard-coded 784
+    height: int = 28
+    width: int = 28
+    hidden: tuple[int, ...] = (256, 128)  # mlp: widths of the encoder layers (decoder mirrors)
+    conv_channels: tuple[int, ...] = (16, 32)  # conv: channels of the stride-2 convolutions
+    conv_hidden: int = 128  # conv: the linear layer between the feature map and the code
+    beta: float = 1.0  # VAE only: weight of the KL term (beta-VAE); 1 gives the true ELBO
+    likelihood: str = "bernoulli"  # decoder p(x|z): "bernoulli" (BCE, as the notes) or "gaussian"
+    sigma: float = 0.1  # gaussian only: the decoder's fixed std, so MSE becomes a -log p in nats
+
+    def __post_init__(self) -> None:
+        # JSON round trips turn tuples into lists; store tuples so the config stays hashable.
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown architecture {self.arch!r}; expected one of {', '.join(ARCHS)}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(
+                f"unknown likelihood {self.likelihood!r}; expected one of {', '.join(LIKELIHOODS)}"
+            )
+        _check_int("latent size", self.latent_dim, 1, MAX_LATENT_DIM)
+        _check_int("channels", self.channels, 1, 4)
+        _check_int("height", self.height, 1, MAX_SIDE)
+        _check_int("width", self.width, 1, MAX_SIDE)
+        _check_float("beta", self.beta, 0.0, MAX_BETA)
+        _check_float("sigma", self.sigma, 0.0, 100.0, low_open=True)
+        for width in self.hidden:
+            _check_int("hidden width", width, 1, 4096)
+        if not self.hidden:
+            raise ValueError("hidden must name at least one layer width")
+        for ch in self.conv_channels:
+            _check_int("conv channels", ch, 1, 512)
+        _check_int("conv hidden", self.conv_hidden, 1, 4096)
+        if self.arch == "conv":
+            factor = 2 ** len(self.conv_channels)
+            if self.height % factor or self.width % factor:
+                raise ValueError(
+                    f"the conv architecture halves the image {len(self.conv_channels)} times, so "
+                    f"height and width must be multiples of {factor}; got {self.height}x{self.width}"
+                )
+
+    @property
+    def pixels(self) -> int:
+        """Numbers per image: channels x height x width."""
+        return self.channels * self.height * self.width
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.height, self.width)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        """Build from a checkpoint's JSON; unknown fields are an error, not silently dropped."""
+        if not isinstance(data, dict):
+            raise ValueError("the model config must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: the optimiser's settings and the bookkeeping around it."""
+
+    epochs: int = 10
+    batch_size: int = 128  # the notes' batch size; also the speed benchmark's
+    lr: float = 1e-3  # Adam's step size
+    lr_schedule: str = "constant"  # "constant" or "cosine" (decays to 0; helps the last nats)
+    seed: int = 0  # seeds batch order and the VAE's noise (and the weights, via build_model)
+    device: str = "auto"  # "auto" picks CUDA, then Apple MPS, then the CPU
+    log_every: int = 50  # steps between callbacks (and NaN checks, which force a device sync)
+    grad_clip: float = 0.0  # max gradient norm; 0 turns clipping off
+    eval_batch_size: int = 1000
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
+
+    def __post_init__(self) -> None:
+        _check_int("epochs", self.epochs, 1, 10_000)
+        _check_int("batch size", self.batch_size, 1, 65_536)
+        _check_float("learning rate", self.lr, 0.0, 10.0, low_open=True)
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"unknown lr schedule {self.lr_schedule!r}; expected constant or cosine")
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+        _check_int("log every", self.log_every, 1, 1_000_000)
+        _check_float("grad clip", self.grad_clip, 0.0, 1e6)
+        _check_int("eval batch size", self.eval_batch_size, 1, 1_000_000)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
