@@ -1,0 +1,132 @@
+"""Interpolate: walk a straight or spherical path between two codes; the AE's row above the VAE's."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+import torch
+
+from vaeviz import latent, plots
+from vaeviz.ui.inputs import digit_input
+from vaeviz.ui.models import ModelRef, encoded, get_model, projection
+from vaeviz.ui.sidebar import selected
+
+SOURCES = ["Test-set indices", "Random pair by label", "Draw", "Upload"]
+
+
+def pick_pair(split, n_test: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The two images (1, 28, 28) to interpolate between, from the chosen source."""
+    source = st.segmented_control("Pick the two images", SOURCES, default=SOURCES[1], key="interp_source")
+    if source == "Test-set indices":
+        a, b = st.columns(2)
+        i = a.number_input("Start: test image #", 0, n_test - 1, 0, key="interp_i")
+        j = b.number_input("End: test image #", 0, n_test - 1, 1, key="interp_j")
+        return split.images[int(i)], split.images[int(j)]
+    if source == "Random pair by label":
+        a, b, c = st.columns([1, 1, 0.6])
+        classes = list(range(len(split.classes)))
+        la = a.selectbox("Start label", classes, 1, format_func=lambda k: split.classes[k], key="interp_la")
+        lb = b.selectbox("End label", classes, 7, format_func=lambda k: split.classes[k], key="interp_lb")
+        if c.button("Another pair", key="interp_reroll", width="stretch"):
+            st.session_state["interp_seed"] = st.session_state.get("interp_seed", 0) + 1
+        rng = np.random.default_rng(st.session_state.get("interp_seed", 0))
+        labels = split.labels[:n_test].numpy()
+        pool_a, pool_b = np.flatnonzero(labels == la), np.flatnonzero(labels == lb)
+        if not len(pool_a) or not len(pool_b):
+            st.warning("No test image with that label.")
+            return None
+        return split.images[int(rng.choice(pool_a))], split.images[int(rng.choice(pool_b))]
+    a, b = st.columns(2)
+    with a:
+        st.markdown("**Start**")
+        start = digit_input("interp_start", default="Upload" if source == "Upload" else "Draw")
+    with b:
+        st.markdown("**End**")
+        end = digit_input("interp_end", default="Upload" if source == "Upload" else "Draw")
+    if start is None or end is None:
+        st.info("Give both a start and an end image.")
+        return None
+    return start, end
+
+
+def path_map(ref: ModelRef, mu: np.ndarray, labels: np.ndarray, classes, path: np.ndarray, dataset: str):
+    """The model's latent map (raw 2-D or PCA) with the interpolation path drawn on it."""
+    if mu.shape[1] == 2:
+        coords, path2, titles = mu, path, ("z1", "z2")
+    elif mu.shape[1] == 1:
+        coords = np.stack([mu[:, 0], np.zeros(len(mu))], 1)
+        path2, titles = np.stack([path[:, 0], np.zeros(len(path))], 1), ("z1", "")
+    else:
+        proj = projection(ref.key, dataset, len(mu), mu)
+        coords, path2 = proj.transform(mu)[:, :2], proj.transform(path)[:, :2]
+        r = proj.explained_variance_ratio
+        titles = (f"PC1 ({r[0]:.0%})", f"PC2 ({r[1]:.0%})")
+    fig = plots.latent_scatter(coords, labels, classes, axis_titles=titles, height=420, marker_size=3,
+                               ranges=plots.padded_ranges(coords, path2))
+    return plots.add_path(fig, path2)
+
+
+st.title("Interpolate")
+st.caption("Encode two images, walk the latent space from one code to the other, and decode every step. "
+           "An autoencoder's straight path often crosses gaps its decoder never learned; a VAE's stays on digits.")
+sel = selected()
+if sel.model is None:
+    st.info("No model selected: pick one in the sidebar.")
+    st.stop()
+refs = [r for r in sel.pair() if r is not None]
+try:
+    mu0, _, split, used, note = encoded(refs[0])
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+if note:
+    st.info(note)
+
+pair = pick_pair(split, len(mu0))
+c1, c2 = st.columns(2)
+steps = c1.slider("Steps (both ends included)", 2, 30, 10, key="interp_steps")
+how = c2.radio("Path", latent.PATHS, horizontal=True, key="interp_path",
+               format_func=lambda p: {"linear": "straight line (lerp)", "spherical": "great circle (slerp)"}[p],
+               help="slerp keeps the code's length changing smoothly; under a Gaussian prior, typical codes lie "
+                    "near a sphere and the straight line dips towards the less typical origin.")
+if pair is None:
+    st.stop()
+
+x = torch.stack([pair[0], pair[1]])  # (2, 1, 28, 28)
+rows, paths = [], []
+for ref in refs:
+    model = get_model(ref)
+    codes, _ = latent.encode(model, x)
+    path = latent.interpolate(codes[0], codes[1], steps, how)
+    frames = latent.decode(model, path)
+    rows.append((ref, model, frames))
+    paths.append(path)
+
+st.subheader("The lecture demo")
+for ref, model, frames in rows:
+    st.markdown(f"**{model.kind.upper()}** · {ref.label}")
+    st.image([latent.to_uint8(latent.enlarge(f, 4)) for f in frames], width=84,
+             caption=[f"{i}" for i in range(len(frames))])
+inputs = latent.mosaic(x[:, 0].numpy(), 2, pad=2)
+st.image(latent.to_uint8(latent.enlarge(inputs, 3)), caption="the two inputs, as the models see them", width=174)
+
+strip = latent.mosaic(np.concatenate([f for _, _, f in rows]), steps, pad=2)
+gif_frames = np.concatenate([f for _, _, f in rows], axis=2)  # (K, H, W * n_models): side by side
+d1, d2 = st.columns(2)
+d1.download_button("Download the strip (PNG)", plots.png_bytes(strip), "interpolation.png", "image/png",
+                   key="interp_png", width="stretch")
+d2.download_button("Download the animation (GIF)", plots.gif_bytes(gif_frames), "interpolation.gif", "image/gif",
+                   key="interp_gif", width="stretch")
+
+st.subheader("The path on the latent map")
+cols = st.columns(len(refs))
+for col, ref, path in zip(cols, refs, paths):
+    try:
+        mu, _, split_r, used_r, _ = encoded(ref, 2000)
+    except ValueError as exc:
+        col.error(str(exc))
+        continue
+    with col:
+        st.markdown(f"**{ref.label}**")
+        st.plotly_chart(path_map(ref, mu, split_r.labels[: len(mu)].numpy(), split_r.classes, path, used_r),
+                        key=f"interp_map::{ref.key}")

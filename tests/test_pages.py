@@ -1,0 +1,148 @@
+"""Every explorer page under Streamlit's AppTest: no exception on any shipped checkpoint, and the
+main interactions change what they should."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from vaeviz.checkpoint import SHIPPED_DIR, find_checkpoints
+
+from .conftest import ROOT
+
+EXPLORER_PAGES = ["pages/explorer.py", "pages/latent_map.py", "pages/interpolate.py", "pages/draw.py"]
+SHIPPED = [p.stem for p in find_checkpoints([SHIPPED_DIR])]
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch, data_root):
+    """A fresh AppTest of the whole app, with an empty user folder (only shipped models)."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("VAEVIZ_USER_DIR", str(tmp_path / "user"))
+    monkeypatch.setenv("VAEVIZ_DATA_DIR", str(data_root))
+
+    def make(page: str | None = None, model: str | None = None):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.run()
+        if model is not None:
+            choose_model(at, model)
+        if page is not None:
+            at.switch_page(page)
+            at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return make
+
+
+def choose_model(at, name: str) -> None:
+    box = at.selectbox(key="model_key")
+    box.select_index(list(box.options).index(name)).run()  # options are the shown labels
+
+
+def image_urls(at) -> list[str]:
+    return [url for img in at.get("image") for url in img.value]
+
+
+def test_at_least_the_issue_s_checkpoints_are_shipped():
+    expected = {"mnist-ae-mlp-2", "mnist-vae-mlp-2", "mnist-ae-mlp-16", "mnist-vae-mlp-16", "mnist-ae-conv-16",
+                "mnist-vae-conv-16"}
+    assert expected <= set(SHIPPED)
+    assert any(name.startswith("fashion-mnist-vae") for name in SHIPPED)
+
+
+@pytest.mark.parametrize("model", SHIPPED)
+@pytest.mark.parametrize("page", EXPLORER_PAGES)
+def test_every_page_on_every_shipped_checkpoint(app, page, model):
+    at = app(page, model)
+    assert not at.exception
+    assert at.title[0].value  # the page drew its title
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_pages_work_offline_without_data_files(app, monkeypatch, tmp_path):
+    """No MNIST files and no network: pages fall back to the bundled digits and say so."""
+    monkeypatch.setenv("VAEVIZ_DATA_DIR", str(tmp_path / "no-data"))
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # any download attempt fails at once
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    for page in EXPLORER_PAGES:
+        from streamlit.testing.v1 import AppTest
+
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.run()
+        at.switch_page(page)
+        at.run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        if page != "pages/draw.py":  # the draw page needs no data until something is drawn
+            assert any("digits instead" in i.value for i in at.info), page
+
+
+def test_slider_moves_the_decoded_image(app):
+    at = app("pages/explorer.py")
+    before = image_urls(at)[0]
+    at.slider(key=next(s.key for s in at.slider if s.label == "z1")).set_value(2.0).run()
+    after = image_urls(at)[0]
+    assert after != before
+    at.button(key=next(b.key for b in at.button if b.label == "Reset to origin")).click().run()
+    assert image_urls(at)[0] == before  # back at the origin, the same image
+
+
+def test_random_from_prior_moves_the_sliders(app):
+    at = app("pages/explorer.py")
+    at.button(key=next(b.key for b in at.button if b.label == "Random from prior")).click().run()
+    values = [s.value for s in at.slider if s.label.startswith("z")]
+    assert any(abs(v) > 0 for v in values)
+
+
+def test_latent_grid_and_map_render_charts(app):
+    at = app("pages/latent_map.py")
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # the AE's map beside the VAE's
+
+
+@pytest.mark.parametrize("steps", [4, 10, 17])
+def test_interpolation_has_the_frames_asked_for(app, steps):
+    at = app("pages/interpolate.py")
+    at.slider(key="interp_steps").set_value(steps).run()
+    rows = [img for img in at.get("image") if len(img.value) > 2]
+    assert len(rows) == 2  # AE row and VAE row
+    assert all(len(r.value) == steps for r in rows)
+    assert len(at.get("download_button")) == 2
+
+
+def _digit_png(polarity: str = "dark-on-light") -> bytes:
+    img = Image.new("L", (300, 400), 255 if polarity == "dark-on-light" else 0)
+    draw = ImageDraw.Draw(img)
+    ink = 0 if polarity == "dark-on-light" else 255
+    draw.line([(80, 60), (220, 60), (120, 340)], fill=ink, width=28)  # a "7"
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_upload_produces_a_reconstruction(app):
+    at = app("pages/draw.py")
+    at.segmented_control(key="draw::how").set_value("Upload").run()
+    at.file_uploader(key="draw::upload").set_value(("seven.png", _digit_png(), "image/png")).run()
+    assert not at.exception and not at.error
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert sum(c == "reconstruction" for c in captions) == 2  # AE and VAE
+    assert len(at.get("plotly_chart")) == 2
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty"),
+    (b"this is not an image at all", "not"),
+    (_digit_png()[:200], ""),
+])
+def test_bad_upload_is_a_message_not_an_exception(app, content, message):
+    at = app("pages/draw.py")
+    at.segmented_control(key="draw::how").set_value("Upload").run()
+    at.file_uploader(key="draw::upload").set_value(("bad.png", content, "image/png")).run()
+    assert not at.exception
+    assert at.error and message in at.error[0].value.lower()
+    assert not any(c == "reconstruction" for img in at.get("image") for c in img.captions)

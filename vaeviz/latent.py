@@ -1,0 +1,216 @@
+"""Latent-space tools: grids, interpolation paths, projections, neighbours, image mosaics.
+
+Numpy in, numpy out where the app caches results; torch only where a model is called. A latent
+code is a row vector of length D; a batch of codes is (N, D).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+import torch
+
+from .models import Autoencoder
+
+SPACINGS = ("linear", "quantile")
+PATHS = ("linear", "spherical")
+
+
+# --- calling a model -------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def encode(model: Autoencoder, images: torch.Tensor, batch_size: int = 2000) -> tuple[np.ndarray, np.ndarray | None]:
+    """Encode images (N, C, H, W) -> (mu (N, D), logvar (N, D) or None) as float32 numpy."""
+    model.eval()
+    device = next(iter(model.state_dict().values())).device
+    mus, logvars = [], []
+    for start in range(0, len(images), batch_size):
+        mu, logvar = model.encode(images[start : start + batch_size].to(device))
+        mus.append(mu.float().cpu().numpy())
+        if logvar is not None:
+            logvars.append(logvar.float().cpu().numpy())
+    mu_all = np.concatenate(mus) if mus else np.zeros((0, model.cfg.latent_dim), np.float32)
+    return mu_all, (np.concatenate(logvars) if logvars else None)
+
+
+@torch.no_grad()
+def decode(model: Autoencoder, codes: np.ndarray) -> np.ndarray:
+    """Decode codes (N, D) -> images (N, H, W) (or (N, H, W, C) for colour) as float32 in [0, 1]."""
+    model.eval()
+    device = next(iter(model.state_dict().values())).device
+    z = torch.as_tensor(np.asarray(codes, dtype=np.float32).reshape(-1, model.cfg.latent_dim), device=device)
+    x = model.decode(z).float().cpu().numpy()  # (N, C, H, W)
+    return x[:, 0] if x.shape[1] == 1 else x.transpose(0, 2, 3, 1)
+
+
+# --- grids -----------------------------------------------------------------------------------
+
+
+def axis_values(n: int, span: float = 3.0, spacing: str = "linear") -> np.ndarray:
+    """n values along one latent axis.
+
+    "linear": evenly from -span to span. "quantile": the standard normal's quantiles at evenly
+    spaced probabilities in [0.05, 0.95] (Kingma & Welling's manifold figures), scaled so the
+    outermost value is `span`; it spends more of the grid near the prior's centre.
+    """
+    if n < 1:
+        raise ValueError("a grid needs at least one value per axis")
+    if spacing == "linear":
+        return np.linspace(-span, span, n) if n > 1 else np.zeros(1)
+    if spacing == "quantile":
+        probs = np.linspace(0.05, 0.95, n) if n > 1 else np.array([0.5])
+        q = np.array([NormalDist().inv_cdf(p) for p in probs])
+        return q * (span / abs(q[0])) if n > 1 else q
+    raise ValueError(f"unknown spacing {spacing!r}; expected linear or quantile")
+
+
+def latent_grid(base: np.ndarray, directions: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Codes on a 2-D grid through `base` (D,) along two `directions` (2, D).
+
+    Returns (len(ys) * len(xs), D), row-major with y decreasing down the rows (so a mosaic of the
+    decoded images reads like a plot: up is +y).
+    """
+    base = np.asarray(base, dtype=np.float32)
+    directions = np.asarray(directions, dtype=np.float32)
+    gx, gy = np.meshgrid(xs, ys[::-1])  # (ny, nx) each
+    return (base[None] + gx.reshape(-1, 1) * directions[0] + gy.reshape(-1, 1) * directions[1]).astype(np.float32)
+
+
+def unit_directions(latent_dim: int, dims: tuple[int, int]) -> np.ndarray:
+    """Two coordinate axes of the latent space as direction rows (2, D)."""
+    eye = np.eye(latent_dim, dtype=np.float32)
+    return eye[list(dims)]
+
+
+# --- interpolation ---------------------------------------------------------------------------
+
+
+def lerp(z0: np.ndarray, z1: np.ndarray, steps: int) -> np.ndarray:
+    """`steps` codes on the straight line from z0 to z1, both ends included: (steps, D)."""
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    return ((1 - t) * z0[None] + t * z1[None]).astype(np.float32)
+
+
+def slerp(z0: np.ndarray, z1: np.ndarray, steps: int) -> np.ndarray:
+    """Spherical interpolation (Shoemake; White, 2016): along the great circle, both ends included.
+
+    Under a Gaussian prior, codes of typical norm lie near a sphere; the straight line between two
+    of them dips towards the origin, where the prior puts few typical points. slerp keeps the norm
+    varying smoothly between the two ends. Falls back to lerp for (anti)parallel codes.
+    """
+    z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
+    n0, n1 = np.linalg.norm(z0), np.linalg.norm(z1)
+    if n0 < 1e-8 or n1 < 1e-8:
+        return lerp(z0, z1, steps)
+    cos = np.clip(np.dot(z0 / n0, z1 / n1), -1.0, 1.0)
+    omega = np.arccos(cos)
+    if omega < 1e-4 or np.pi - omega < 1e-4:
+        return lerp(z0, z1, steps)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    path = (np.sin((1 - t) * omega) * z0[None] + np.sin(t * omega) * z1[None]) / np.sin(omega)
+    return path.astype(np.float32)
+
+
+def interpolate(z0: np.ndarray, z1: np.ndarray, steps: int, path: str = "linear") -> np.ndarray:
+    if steps < 2:
+        raise ValueError("an interpolation needs at least 2 steps (the two ends)")
+    if path == "linear":
+        return lerp(np.asarray(z0, np.float32), np.asarray(z1, np.float32), steps)
+    if path == "spherical":
+        return slerp(z0, z1, steps)
+    raise ValueError(f"unknown path {path!r}; expected linear or spherical")
+
+
+# --- projections -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A PCA of codes: `transform` maps codes (N, D) to coordinates (N, k), `inverse` maps back."""
+
+    mean: np.ndarray  # (D,)
+    components: np.ndarray  # (k, D), orthonormal rows, by decreasing variance
+    explained_variance_ratio: np.ndarray  # (k,)
+
+    def transform(self, codes: np.ndarray) -> np.ndarray:
+        return (np.asarray(codes, np.float32) - self.mean) @ self.components.T
+
+    def inverse(self, coords: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
+        """Codes whose projection is `coords`; off-plane parts taken from `base` (default the mean)."""
+        coords = np.atleast_2d(np.asarray(coords, np.float32))
+        k = coords.shape[1]
+        comps = self.components[:k]
+        anchor = self.mean if base is None else np.asarray(base, np.float32)
+        off_plane = anchor - ((anchor - self.mean) @ comps.T) @ comps  # anchor with its in-plane part removed
+        return (off_plane[None] + coords @ comps).astype(np.float32)
+
+
+def pca(codes: np.ndarray, n_components: int | None = None) -> Projection:
+    """PCA of codes (N, D) by SVD; signs fixed (largest |entry| of each direction positive)."""
+    codes = np.asarray(codes, np.float64)
+    n, d = codes.shape
+    k = min(n_components or d, d, n)
+    mean = codes.mean(0)
+    _, s, vt = np.linalg.svd(codes - mean, full_matrices=False)
+    comps = vt[:k]
+    signs = np.sign(comps[np.arange(k), np.abs(comps).argmax(1)])
+    comps = comps * signs[:, None]
+    var = s**2 / max(n - 1, 1)
+    ratio = var[:k] / var.sum() if var.sum() > 0 else np.zeros(k)
+    return Projection(mean.astype(np.float32), comps.astype(np.float32), ratio.astype(np.float32))
+
+
+def tsne(codes: np.ndarray, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """A 2-D t-SNE embedding of codes (N, D) (scikit-learn; PCA initialisation; seconds for 2k points)."""
+    from sklearn.manifold import TSNE
+
+    codes = np.asarray(codes, np.float32)
+    perplexity = min(perplexity, max(2.0, (len(codes) - 1) / 3))
+    return TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(codes)
+
+
+def nearest(codes: np.ndarray, query: np.ndarray, k: int = 8) -> np.ndarray:
+    """Indices of the k codes nearest to `query` (D,) in Euclidean distance, nearest first."""
+    d2 = ((np.asarray(codes, np.float32) - np.asarray(query, np.float32)[None]) ** 2).sum(1)
+    k = min(k, len(d2))
+    idx = np.argpartition(d2, k - 1)[:k]
+    return idx[np.argsort(d2[idx])]
+
+
+def ellipse_offsets(logvar: np.ndarray, directions: np.ndarray, n_sigma: float = 2.0, points: int = 64) -> np.ndarray:
+    """The n-sigma ellipse of N(0, diag(exp(logvar))) projected onto two directions (2, D).
+
+    Returns (points, 2) offsets: add the projected posterior mean to place it on a map.
+    """
+    cov = directions @ np.diag(np.exp(logvar)) @ directions.T  # (2, 2): W Sigma W^T
+    evals, evecs = np.linalg.eigh(cov)
+    t = np.linspace(0, 2 * np.pi, points)
+    circle = np.stack([np.cos(t), np.sin(t)], 1) * (n_sigma * np.sqrt(np.maximum(evals, 0)))[None]
+    return circle @ evecs.T
+
+
+# --- pictures --------------------------------------------------------------------------------
+
+
+def mosaic(images: np.ndarray, cols: int, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
+    """Tile images (N, H, W) into one (rows*(H+pad)-pad, cols*(W+pad)-pad) array, row-major."""
+    images = np.asarray(images)
+    n, h, w = images.shape[:3]
+    rows = -(-n // cols)
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, *images.shape[3:]), pad_value, np.float32)
+    for i, img in enumerate(images):
+        r, c = divmod(i, cols)
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
+    return out
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour upscaling, so a 28x28 digit stays crisp on a projector."""
+    return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)

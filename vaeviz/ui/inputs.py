@@ -1,0 +1,60 @@
+"""Image inputs shared by pages: a drawing canvas and a file upload, both turned into MNIST format.
+
+`drawn_digit` and `uploaded_digit` return a (1, 28, 28) tensor in [0, 1] (white ink on black), or
+None with a clear message in the page when there is nothing usable. Uploads are read in memory and
+never written to disk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+
+from ..preprocess import BadImage, open_image, to_mnist
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
+CANVAS_PX = 280  # 10x MNIST's 28: big enough to draw with a mouse or a finger
+MAX_UPLOAD_MB = 20
+
+
+def drawn_digit(key: str, *, size: int = CANVAS_PX) -> torch.Tensor | None:
+    """A canvas (white ink on black, like MNIST); returns the drawing in MNIST format, or None."""
+    from streamlit_drawable_canvas import st_canvas  # a v2 component: import only inside the app
+
+    width = st.slider("Pen width", 8, 40, 20, key=f"{key}::pen")
+    result = st_canvas(stroke_width=width, stroke_color="#ffffff", background_color="#000000",
+                       height=size, width=size, drawing_mode="freedraw", return_image_data=True,
+                       key=key)
+    data = result.image_data if result is not None else None
+    if data is None or not (result.json_data or {}).get("objects"):
+        st.caption("Draw a digit on the canvas above.")
+        return None
+    try:
+        return to_mnist(Image.fromarray(np.asarray(data, dtype=np.uint8)))
+    except BadImage as exc:
+        st.warning(str(exc))
+        return None
+
+
+def uploaded_digit(key: str, label: str = "Upload a picture of a digit") -> torch.Tensor | None:
+    """A file upload (PNG, JPEG, GIF, BMP, WebP); returns it in MNIST format, or None."""
+    file = st.file_uploader(label, type=UPLOAD_TYPES, key=key, max_upload_size=MAX_UPLOAD_MB,
+                            help="Any size; dark ink on light paper or the reverse; transparent PNGs too.")
+    if file is None:
+        return None
+    try:
+        return to_mnist(open_image(file.getvalue()))
+    except BadImage as exc:
+        st.error(f"{file.name}: {exc}")
+        return None
+
+
+def digit_input(key: str, *, default: str = "Draw") -> torch.Tensor | None:
+    """Let the person choose: draw on a canvas or upload a file."""
+    how = st.segmented_control("Input", ["Draw", "Upload"], default=default, key=f"{key}::how",
+                               label_visibility="collapsed")
+    if how == "Upload":
+        return uploaded_digit(f"{key}::upload")
+    return drawn_digit(f"{key}::canvas")

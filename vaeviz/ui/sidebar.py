@@ -1,0 +1,100 @@
+"""The sidebar every page shares: pick a model and a partner to compare with, upload a checkpoint.
+
+The choice lives in `st.session_state` (keys `model_key`, `partner_key`), so it survives page
+switches. Pages read it with `selected()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from ..train import pick_device
+from .models import ModelRef, get_model, known_models, load_uploaded, register_session_model, upload_digest
+
+DEFAULT_MODEL = "mnist-vae-mlp-2"  # a 2-D VAE: its latent map needs no projection
+UPLOADS_SEEN = "vaeviz_uploads_seen"  # session_state: digest -> model key (avoid re-registering)
+
+
+@dataclass(frozen=True)
+class Selection:
+    model: ModelRef | None
+    partner: ModelRef | None  # the other kind (AE for a VAE, VAE for an AE), for side-by-side pages
+
+    def pair(self) -> tuple[ModelRef | None, ModelRef | None]:
+        """(AE-ish, VAE) in that order when one of them is a VAE; else (model, partner)."""
+        if self.model and self.partner and self.model.kind == "vae" and self.partner.kind != "vae":
+            return self.partner, self.model
+        return self.model, self.partner
+
+
+def default_partner(model: ModelRef, refs: list[ModelRef]) -> ModelRef | None:
+    """The model of the other kind with the same data set, architecture and latent size."""
+    want = {"vae": ("ae",), "ae": ("vae",), "pca": ("vae", "ae")}.get(model.kind, ())
+    for kind in want:
+        for ref in refs:
+            if ref.kind == kind and ref.pair_signature == model.pair_signature:
+                return ref
+    return None
+
+
+def _upload(container) -> None:
+    file = container.file_uploader("Upload a checkpoint (.safetensors)", type=["safetensors"],
+                                   key="sidebar_upload", max_upload_size=64,
+                                   help="Validated before use; never unpickled, never written to disk.")
+    if file is None:
+        return
+    data = file.getvalue()
+    digest = upload_digest(data)
+    seen = st.session_state.setdefault(UPLOADS_SEEN, {})
+    if digest in seen:
+        return
+    try:
+        model = load_uploaded(digest, data, file.name)
+    except ValueError as exc:
+        container.error(f"Could not use {file.name}: {exc}")
+        return
+    ref = register_session_model(model, f"{file.name.removesuffix('.safetensors')} (uploaded)", "upload")
+    seen[digest] = ref.key
+    st.session_state["model_key"] = ref.key
+    container.success(f"Loaded {file.name}.")
+
+
+def sidebar() -> Selection:
+    """Draw the shared sidebar and return the current selection."""
+    side = st.sidebar
+    refs = known_models()
+    by_key = {r.key: r for r in refs}
+    if not refs:
+        side.warning("No models yet: train one on the Trainer page, or upload a checkpoint.")
+        _upload(side.expander("Upload a checkpoint"))
+        return Selection(None, None)
+    if st.session_state.get("model_key") not in by_key:
+        default = next((r for r in refs if r.label == DEFAULT_MODEL), refs[0])
+        st.session_state["model_key"] = default.key
+    model_key = side.selectbox("Model", list(by_key), key="model_key", format_func=lambda k: by_key[k].label)
+    model = by_key[model_key]
+    others = [r for r in refs if r.key != model.key]
+    default = default_partner(model, refs)
+    if st.session_state.get("partner_for") != model.key or st.session_state.get("partner_key") not in ([None] + [r.key for r in others]):
+        st.session_state["partner_key"] = default.key if default else None
+        st.session_state["partner_for"] = model.key
+    options = [None] + [r.key for r in others]
+    partner_key = side.selectbox("Compare with", options, key="partner_key",
+                                 format_func=lambda k: "nothing" if k is None else by_key[k].label,
+                                 help="Pages that compare put this model beside the first one.")
+    partner = by_key.get(partner_key) if partner_key else None
+    m = get_model(model)
+    facts = f"**{m.kind.upper()}** · {m.cfg.arch} · {m.cfg.latent_dim}-D latent"
+    if m.kind == "vae":
+        facts += f" · β = {m.cfg.beta:g}"
+    side.caption(f"{facts}  \nData set: **{model.dataset or 'unknown'}** · Device: **{pick_device('auto')}** "
+                 "(the app decodes on the CPU)")
+    _upload(side.expander("Upload a checkpoint"))
+    return Selection(model, partner)
+
+
+def selected() -> Selection:
+    """The selection the sidebar made on this run (pages call this)."""
+    return st.session_state.get("vaeviz_selection") or Selection(None, None)
