@@ -98,3 +98,37 @@ def wait_for_app(page, timeout: float = 60.0, quiet: float = 1.0) -> None:
             quiet_since = None
         page.wait_for_timeout(100)
     raise TimeoutError(f"the page was still running after {timeout:.0f} s")
+
+
+# --- reading the page ------------------------------------------------------------------------
+
+IMAGE_STATS_JS = """
+(img) => {
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  if (!c.width || !c.height) return null;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const d = ctx.getImageData(0, 0, c.width, c.height).data;
+  let sum = 0, sum2 = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4) { const v = d[i]; sum += v; sum2 += v * v; n++; }
+  const mean = sum / n;
+  return {mean: mean, std: Math.sqrt(Math.max(sum2 / n - mean * mean, 0))};
+}
+"""
+
+
+def main_images(page):
+    """The visible <img> elements of st.image in the main area (not the sidebar, not hidden tabs)."""
+    imgs = page.query_selector_all("[data-testid='stMain'] [data-testid='stImage'] img")
+    return [i for i in imgs if i.is_visible()]
+
+
+def image_stats(img) -> dict | None:
+    """Mean and standard deviation of an image's red channel (0-255), read back through a canvas."""
+    img.evaluate("(i) => i.decode ? i.decode().catch(() => null) : null")  # wait until it is loaded
+    return img.evaluate(IMAGE_STATS_JS)
+
+
+def exceptions_shown(page) -> list[str]:
+    return [e.inner_text() for e in page.query_selector_all("[data-testid='stException']")]

@@ -95,6 +95,22 @@ def sidebar() -> Selection:
     return Selection(model, partner)
 
 
+def ensure_app_navigation() -> None:
+    """Make sure a page runs inside app.py's navigation, not Streamlit's legacy pages/ mode.
+
+    Because the project has a `pages/` folder, Streamlit starts each server in its old multipage
+    mode until some session runs `st.navigation`. If the very first request of a fresh server is a
+    page's URL, that page runs alone, with no sidebar. Leave that mode and rerun: the rerun goes
+    through app.py and lands on the same page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def selected() -> Selection:
     """The selection the sidebar made on this run (pages call this)."""
+    ensure_app_navigation()
     return st.session_state.get("vaeviz_selection") or Selection(None, None)
