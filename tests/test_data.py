@@ -118,3 +118,12 @@ def test_bad_names_and_limits():
         load_split("digits", "valid")
     with pytest.raises(ValueError, match="limit"):
         load_split("digits", "train", limit=0)
+
+
+def test_idx_reader_matches_torchvision(data_root):
+    from torchvision.datasets import MNIST
+
+    ref = MNIST(str(data_root), train=False, download=False)
+    ours = load_split("mnist", "test", root=data_root)
+    assert torch.equal((ours.images[:, 0] * 255).round().to(torch.uint8), ref.data)
+    assert torch.equal(ours.labels, ref.targets)

@@ -16,6 +16,7 @@ never runs a per-image Python transform.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -71,28 +72,44 @@ _IDX_FILES = (
 
 
 def _torchvision_loader(class_name: str) -> Callable[[str, Path], tuple[torch.Tensor, torch.Tensor]]:
-    """A loader for one of torchvision's MNIST-like data sets (files in ROOT/<class_name>/raw)."""
+    """A loader for one of torchvision's MNIST-like data sets (files in ROOT/<class_name>/raw).
+
+    torchvision fetches missing files; files already there are parsed directly (the IDX format
+    is a few lines of numpy), which spares the app importing torchvision at start-up.
+    """
 
     def load(split: str, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
-        import torchvision.datasets as tvd
-
-        cls = getattr(tvd, class_name)
         raw = root / class_name / "raw"
         if not all((raw / f).is_file() for f in _IDX_FILES):
-            _download_atomically(cls, class_name, root)
+            import torchvision.datasets as tvd
+
+            _download_atomically(getattr(tvd, class_name), class_name, root)
+        prefix = "train" if split == "train" else "t10k"
         try:
-            ds = cls(str(root), train=(split == "train"), download=False)
-            images, labels = ds.data, ds.targets
-        except Exception as exc:  # torchvision raises assorted types for damaged files
+            images = read_idx(raw / f"{prefix}-images-idx3-ubyte", ndim=3)
+            labels = read_idx(raw / f"{prefix}-labels-idx1-ubyte", ndim=1)
+        except (OSError, ValueError) as exc:
             raise DataUnavailable(
                 f"the {class_name} files in {raw} could not be read ({exc}); delete them to "
                 "download fresh copies"
             ) from None
-        if images.ndim != 3 or len(images) != len(labels) or len(images) == 0:
-            raise DataUnavailable(f"the {class_name} files in {raw} are corrupt (unexpected shape)")
-        return images, labels
+        if len(images) != len(labels) or len(images) == 0:
+            raise DataUnavailable(f"the {class_name} files in {raw} are corrupt (images and labels disagree)")
+        return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
 
     return load
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """Read an unsigned-byte IDX file (LeCun's MNIST format): magic, sizes, then the bytes."""
+    data = path.read_bytes()
+    if len(data) < 4 + 4 * ndim or data[:3] != b"\x00\x00\x08" or data[3] != ndim:
+        raise ValueError(f"{path.name} is not an IDX file of {ndim} dimension(s)")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    body = data[4 + 4 * ndim :]
+    if len(body) != math.prod(shape):
+        raise ValueError(f"{path.name} is truncated or padded: {len(body)} bytes for shape {shape}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape).copy()
 
 
 def _download_atomically(cls: type, class_name: str, root: Path) -> None:
