@@ -4,7 +4,7 @@ import streamlit as st
 
 from vaeviz.ui.sidebar import sidebar
 
-st.set_page_config(page_title="vaeviz: latent-space explorer", page_icon=":material/blur_on:", layout="wide")
+st.set_page_config(page_title="vaeviz: latent-space explorer", page_icon="🌀", layout="wide")
 
 PAGES = [
     st.Page("pages/explorer.py", title="Latent explorer", icon=":material/tune:", default=True),

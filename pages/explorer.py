@@ -1,16 +1,34 @@
-"""Latent explorer: sliders over the latent dimensions, a 2-D grid of decoded images, prior samples."""
+"""Latent explorer: sliders over the latent dimensions, a 2-D grid of decoded images, prior samples.
+
+The sliders come in two kinds: Streamlit's own, decoded on the server on release, and a live panel
+whose sliders and 2-D pad decode in the browser on every frame of a drag (vaeviz.ui.live_decoder).
+Both move the same code, `st.session_state["z::<model key>"]`.
+"""
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import streamlit as st
 
 from vaeviz import latent, plots
+from vaeviz.ui.live_decoder import (
+    LiveModel,
+    Released,
+    browser_decoder,
+    live_key,
+    live_sliders,
+    pad_over_dims,
+)
 from vaeviz.ui.models import ModelRef, encoded, get_model, projection, slider_ranges
 from vaeviz.ui.sidebar import selected
 
 MAX_SLIDERS = 16
 IMAGE_PX = 336  # 28 x 12: big enough for the back row of a lecture hall
+DECODE_MODES = ("On the server", "Live (in your browser)")
+LIVE_PX = 300  # image and pad side by side, sliders beside them on a laptop screen
+PAD_POINTS = 2000  # test codes drawn under the live pad: enough to see the clusters, quick to draw
 
 
 def _slider_key(ref: ModelRef, i: int) -> str:
@@ -24,16 +42,16 @@ def _set_code(ref: ModelRef, z: np.ndarray) -> None:
         st.session_state[_slider_key(ref, i)] = float(np.round(v, 2))
 
 
-@st.fragment
-def slider_panel(ref: ModelRef, mu: np.ndarray | None, n_test: int) -> None:
-    model = get_model(ref)
-    dim = model.cfg.latent_dim
+def current_code(ref: ModelRef, dim: int) -> np.ndarray:
+    """The code being explored (shared by the server sliders and the live panel), made if missing."""
     zkey = f"z::{ref.key}"
     if zkey not in st.session_state:
         _set_code(ref, np.zeros(dim))
-    z = st.session_state[zkey]
-    ranges = slider_ranges(mu) if mu is not None else np.tile([-3.0, 3.0], (dim, 1))
+    return st.session_state[zkey]
 
+
+def code_buttons(ref: ModelRef, mu: np.ndarray | None, n_test: int, dim: int) -> None:
+    """Reset, random from the prior, start from a test image: each moves the code (a callback)."""
     buttons = st.columns([1, 1, 1.2, 1.2])
     buttons[0].button("Reset to origin", on_click=_set_code, args=(ref, np.zeros(dim)), key=f"reset::{ref.key}",
                       width="stretch")
@@ -48,12 +66,25 @@ def slider_panel(ref: ModelRef, mu: np.ndarray | None, n_test: int) -> None:
                           key=f"fromimg::{ref.key}", width="stretch",
                           help="Set the sliders to this test image's code (the mean code for a VAE).")
 
+
+def shown_dims(ref: ModelRef, dim: int) -> list[int]:
+    """The dimensions that get sliders: all of them, or up to MAX_SLIDERS chosen by the person."""
     if dim > MAX_SLIDERS:
-        shown = st.multiselect(f"Dimensions with sliders (up to {MAX_SLIDERS} of {dim})", list(range(dim)),
-                               default=list(range(MAX_SLIDERS)), max_selections=MAX_SLIDERS,
-                               key=f"dims::{ref.key}", format_func=lambda i: f"z{i + 1}")
-    else:
-        shown = list(range(dim))
+        return st.multiselect(f"Dimensions with sliders (up to {MAX_SLIDERS} of {dim})", list(range(dim)),
+                              default=list(range(MAX_SLIDERS)), max_selections=MAX_SLIDERS,
+                              key=f"dims::{ref.key}", format_func=lambda i: f"z{i + 1}")
+    return list(range(dim))
+
+
+@st.fragment
+def slider_panel(ref: ModelRef, mu: np.ndarray | None, n_test: int) -> None:
+    model = get_model(ref)
+    dim = model.cfg.latent_dim
+    z = current_code(ref, dim)
+    ranges = slider_ranges(mu) if mu is not None else np.tile([-3.0, 3.0], (dim, 1))
+
+    code_buttons(ref, mu, n_test, dim)
+    shown = shown_dims(ref, dim)
 
     left, right = st.columns([1, 1.4], gap="large")
     with right:
@@ -70,6 +101,72 @@ def slider_panel(ref: ModelRef, mu: np.ndarray | None, n_test: int) -> None:
                  width=IMAGE_PX, caption="decode(z)")
         norm = float(np.linalg.norm(z))
         st.caption(f"‖z‖ = {norm:.2f}  ·  for a VAE the prior puts most codes near ‖z‖ ≈ √{dim} = {np.sqrt(dim):.1f}")
+
+
+def _dim_name(i: int) -> str:
+    return f"z{i + 1}"
+
+
+def _received_from_browser(ref: ModelRef, released: Released) -> None:
+    """The browser let go of a code: the server's code (and its sliders) move there too."""
+    _set_code(ref, released.z)
+    st.session_state[f"live_received::{ref.key}"] = released.z
+
+
+@st.fragment
+def live_panel(ref: ModelRef, live: LiveModel, mu: np.ndarray | None, labels: np.ndarray | None,
+               classes: tuple[str, ...], n_test: int) -> None:
+    """Sliders and a 2-D pad decoded in the browser on every frame; the code returns on release."""
+    dim = live.latent_dim
+    z = current_code(ref, dim)
+    ranges = slider_ranges(mu) if mu is not None else np.tile([-3.0, 3.0], (dim, 1))
+    code_buttons(ref, mu, n_test, dim)
+    shown = shown_dims(ref, dim)
+    dims: tuple[int, int | None] = (0, None)
+    if dim >= 2:
+        # Start on the two dimensions the test codes spread over most: a VAE leaves some unused.
+        first, second = np.argsort(-mu.var(0))[:2] if mu is not None else (0, 1)
+        a, b = st.columns(2)
+        dims = (a.selectbox("Pad: across", range(dim), int(first), key=f"live_dx::{ref.key}", format_func=_dim_name),
+                b.selectbox("Pad: up", range(dim), int(second), key=f"live_dy::{ref.key}", format_func=_dim_name))
+        if dims[0] == dims[1]:
+            st.warning("Pick two different dimensions for the pad.")
+            return
+    extent = (*ranges[dims[0]], *(ranges[dims[1]] if dims[1] is not None else (-1.0, 1.0)))
+    points = None
+    if mu is not None:
+        across = mu[:PAD_POINTS, dims[0]]
+        points = np.stack([across, mu[:PAD_POINTS, dims[1]] if dims[1] is not None else np.zeros_like(across)], 1)
+    is_vae = get_model(ref).kind == "vae"
+    pad = pad_over_dims(dim, dims, extent, points=points, labels=labels[:PAD_POINTS] if points is not None else None,
+                        classes=classes, rings=is_vae, caption="dots: test images' codes in these two dimensions"
+                                              + ("; rings: 1, 2, 3 σ of the prior" if is_vae else ""))
+    live_sliders(live, z, ranges=ranges, dims=shown, pad=pad, key=live_key("explorer", ref.key),
+                 on_release=partial(_received_from_browser, ref), image_px=LIVE_PX,
+                 pad_px=LIVE_PX)
+    with st.container(key="live_received"):
+        got = st.session_state.get(f"live_received::{ref.key}")
+        if got is None:
+            st.caption("Drag the pad or a slider: the image follows at once, and when you let go the code "
+                       "comes back to Python (the server-side sliders move there too).")
+        else:
+            st.caption("Python received z = (" + ", ".join(f"{v:.2f}" for v in got) + ")")
+
+
+def sliders_tab(ref: ModelRef, mu: np.ndarray | None, labels: np.ndarray | None, classes: tuple[str, ...],
+                n_test: int) -> None:
+    """The Sliders tab: Streamlit's sliders decoded on the server, or the live panel."""
+    mode = st.segmented_control("Decode", DECODE_MODES, default=DECODE_MODES[0], key="explorer_decode",
+                                help="Live: the decoder runs in your browser and redraws on every movement of a "
+                                     "drag, with no round trip to the server.")
+    if mode == DECODE_MODES[1]:
+        live, reason = browser_decoder(ref)
+        if live is not None:
+            live_panel(ref, live, mu, labels, classes, n_test)
+            return
+        st.info(f"Live decoding is not available for {ref.label}: {reason}. Here are the server-side sliders.")
+    st.caption(f"Move a slider to change one coordinate of the code z; the image is the decoder's output for {ref.label}.")
+    slider_panel(ref, mu, n_test)
 
 
 @st.fragment
@@ -159,16 +256,16 @@ ref = sel.model
 try:
     mu, _, split, used, note = encoded(ref)
     n_test = len(mu)
+    labels, classes = split.labels[:n_test].numpy(), split.classes
 except ValueError as exc:
     st.warning(f"No test data for this model ({exc}); the sliders and the prior still work.")
-    mu, note, n_test = None, None, 0
+    mu, labels, classes, note, n_test = None, None, (), None, 0
 if note:
     st.info(note)
 
-sliders_tab, grid_tab, prior_tab = st.tabs(["Sliders", "Latent grid", "Samples from the prior"])
-with sliders_tab:
-    st.caption(f"Move a slider to change one coordinate of the code z; the image is the decoder's output for {ref.label}.")
-    slider_panel(ref, mu, n_test)
+sliders, grid_tab, prior_tab = st.tabs(["Sliders", "Latent grid", "Samples from the prior"])
+with sliders:
+    sliders_tab(ref, mu, labels, classes, n_test)
 with grid_tab:
     st.caption("Decoded images on an n×n grid through latent space: the model's learned manifold.")
     grid_panel(ref, mu, n_test)

@@ -1,4 +1,8 @@
-"""Interpolate: walk a straight or spherical path between two codes; the AE's row above the VAE's."""
+"""Interpolate: walk a straight or spherical path between two codes; the AE's row above the VAE's.
+
+Under the strip, a scrubber walks the same path continuously, decoded in the browser (both models
+at once), so the morph can be dragged, played and paused in front of a class.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import torch
 
 from vaeviz import latent, plots
 from vaeviz.ui.inputs import digit_input
+from vaeviz.ui.live_decoder import Released, browser_decoder, live_key, live_scrubber
 from vaeviz.ui.models import ModelRef, encoded, get_model, projection
 from vaeviz.ui.sidebar import selected
 
@@ -66,6 +71,35 @@ def path_map(ref: ModelRef, mu: np.ndarray, labels: np.ndarray, classes, path: n
     return plots.add_path(fig, path2)
 
 
+def _scrubbed(released: Released) -> None:
+    st.session_state["interp_live_t"] = released.t
+
+
+@st.fragment
+def scrub_panel(refs: list[ModelRef], paths: list[np.ndarray], how: str, steps: int) -> None:
+    """A scrubber along each model's path, decoded in the browser; Python hears the position on release."""
+    runnable, notes = [], []
+    for ref, path in zip(refs, paths):
+        live, reason = browser_decoder(ref)
+        if live is None:
+            notes.append(f"{ref.label}: {reason}")
+        else:
+            runnable.append((live, (path[0], path[-1])))
+    for note in notes:
+        st.info(f"No live scrubbing for {note}. The strip above still shows its path.")
+    if not runnable:
+        return
+    live_scrubber([m for m, _ in runnable], [ends for _, ends in runnable], how, ticks=steps,
+                  key=live_key("interp", *(m.hash for m, _ in runnable)), t=0.5, on_release=_scrubbed)
+    with st.container(key="interp_live_received"):
+        t = st.session_state.get("interp_live_t")
+        if t is None:
+            st.caption("Drag the scrubber (or press Play): every position along the path is decoded as you move; "
+                       "the numbers under it are the strip's steps.")
+        else:
+            st.caption(f"Python received t = {t:.3f}: step {t * (steps - 1):.1f} of the strip's {steps - 1}.")
+
+
 st.title("Interpolate")
 st.caption("Encode two images, walk the latent space from one code to the other, and decode every step. "
            "An autoencoder's straight path often crosses gaps its decoder never learned; a VAE's stays on digits.")
@@ -107,6 +141,8 @@ for ref, model, frames in rows:
     st.markdown(f"**{model.kind.upper()}** · {ref.label}")
     st.image([latent.to_uint8(latent.enlarge(f, 4)) for f in frames], width=84,
              caption=[f"{i}" for i in range(len(frames))])
+st.markdown("**Scrub along the path** · decoded in your browser")
+scrub_panel(refs, paths, how, steps)
 inputs = latent.mosaic(x[:, 0].numpy(), 2, pad=2)
 st.image(latent.to_uint8(latent.enlarge(inputs, 3)), caption="the two inputs, as the models see them", width=174)
 

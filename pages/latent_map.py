@@ -1,15 +1,30 @@
-"""Latent map: the encoded test set as a scatter, coloured by label, AE and VAE side by side."""
+"""Latent map: the encoded test set as a scatter, coloured by label, AE and VAE side by side.
+
+Below the maps, a live pad lies over one model's map: drag anywhere, the gaps between clusters
+included, and the decoder (running in the browser) shows the image under the finger at once.
+"""
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import streamlit as st
 
 from vaeviz import latent, plots
+from vaeviz.ui.live_decoder import (
+    PadFrame,
+    Released,
+    browser_decoder,
+    live_key,
+    live_pad,
+    pad_over_dims,
+)
 from vaeviz.ui.models import ModelRef, encoded, get_model, projection, tsne_coords
 from vaeviz.ui.sidebar import selected
 
 METHODS = {"pca": "PCA", "raw": "Raw coordinates", "tsne": "t-SNE"}
+NEIGHBOURS = 8  # test images shown nearest to where the pad was let go
 
 
 def map_coords(ref: ModelRef, mu: np.ndarray, method: str, comps: tuple[int, int], n: int, dataset: str):
@@ -53,6 +68,83 @@ def show_selection(ref: ModelRef, event, mu: np.ndarray, images) -> None:
              width="stretch")
     c2.image(latent.to_uint8(latent.enlarge(recon, 8)), caption="decoded from its (mean) code",
              width="stretch")
+
+
+def pad_frame(ref: ModelRef, mu: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], method: str,
+              comps: tuple[int, int], dataset: str) -> tuple[PadFrame, np.ndarray, str]:
+    """The live pad's frame over this model's map, the code it starts at, and a note on the axes.
+
+    Raw 2-D codes are their own map. PCA maps invert: moving the pad moves the code along the two
+    principal directions and keeps its other coordinates. t-SNE has no inverse, so its pad uses PCA.
+    """
+    dim = mu.shape[1]
+    note = ""
+    if dim == 1 or (dim == 2 and method in ("raw", "tsne")):
+        dims = (0, 1 if dim == 2 else None)
+        coords = mu[:, :2] if dim == 2 else np.stack([mu[:, 0], np.zeros(len(mu))], 1)
+        (x0, x1), (y0, y1) = plots.padded_ranges(coords)
+        frame = pad_over_dims(dim, dims, (x0, x1, y0, y1), points=coords, labels=labels, classes=classes)
+        if method == "tsne":
+            note = "t-SNE has no way back from the plane to codes, so the pad lies over the raw coordinates."
+        return frame, mu.mean(0), note
+    if method == "tsne":
+        comps = (0, 1)
+        note = "t-SNE has no way back from the plane to codes, so the pad lies over the PCA map (PC1, PC2)."
+    proj = projection(ref.key, dataset, len(mu), mu)
+    coords = proj.transform(mu)[:, list(comps)]
+    (x0, x1), (y0, y1) = plots.padded_ranges(coords)
+    ratio = proj.explained_variance_ratio
+    titles = (f"PC{comps[0] + 1}", f"PC{comps[1] + 1}")
+    frame = PadFrame(proj.mean, proj.components[list(comps)], (x0, x1, y0, y1), titles, coords, labels, classes,
+                     caption=f"{titles[0]} ({ratio[comps[0]]:.0%} of variance) across, {titles[1]} "
+                             f"({ratio[comps[1]]:.0%}) up; the other coordinates stay at the mean code's")
+    return frame, proj.mean, note
+
+
+def _let_go(key: str, released: Released) -> None:
+    st.session_state[f"received::{key}"] = released
+
+
+@st.fragment
+def live_map_panel(refs: list[ModelRef], method: str, comps: tuple[int, int], n_points: int) -> None:
+    """A pad over one model's map, decoded in the browser; where it is let go, the nearest test images."""
+    ref = refs[0]
+    if len(refs) > 1:
+        by_key = {r.key: r for r in refs}
+        ref = by_key[st.segmented_control("Model under the pad", list(by_key), default=refs[0].key,
+                                          format_func=lambda k: by_key[k].label,
+                                          key="map_live_model::" + "|".join(sorted(by_key)))
+                     or refs[0].key]
+    if method == "pca" and comps[0] == comps[1] and ref.latent_dim > 1:
+        st.info("Pick two different principal directions to drag over.")
+        return
+    live, reason = browser_decoder(ref)
+    if live is None:
+        st.info(f"The live pad is not available for {ref.label}: {reason}. Click points on the maps above instead.")
+        return
+    try:
+        mu, _, split, used, _ = encoded(ref, n_points)
+    except ValueError as exc:
+        st.info(f"No map to drag over for {ref.label}: {exc}")
+        return
+    labels = split.labels[: len(mu)].numpy()
+    frame, start, note = pad_frame(ref, mu, labels, split.classes, method, comps, used)
+    # One pad per model and axes. _let_go runs in the callback phase: a release is here on the run it causes.
+    key = live_key("map", ref.key, method, str(comps))
+    released: Released | None = st.session_state.get(f"received::{key}")
+    live_pad(live, released.z if released is not None else start, frame, note=note, pad_px=460, image_px=280,
+             key=key, on_release=partial(_let_go, key))
+    with st.container(key="map_live_received"):
+        if released is None:
+            st.caption("Let go anywhere on the pad: Python receives the code and shows the test images nearest to it.")
+            return
+        where = f"({released.xy[0]:.2f}, {released.xy[1]:.2f})" if released.xy else ""
+        st.caption(f"Python received the code at {where} on the map. The test images whose codes are nearest to it "
+                   "(far ones mean you let go in a gap the data never reached):")
+        idx = latent.nearest(mu, released.z, NEIGHBOURS)
+        dist = np.linalg.norm(mu[idx] - released.z[None], axis=1)
+        st.image([latent.to_uint8(latent.enlarge(split.images[i, 0].numpy(), 3)) for i in idx], width=84,
+                 caption=[f"{split.classes[int(labels[i])]} · {d:.2f}" for i, d in zip(idx, dist)])
 
 
 st.title("Latent map")
@@ -106,3 +198,9 @@ for col, (ref, mu, split, coords, titles) in zip(cols, data):
         event = st.plotly_chart(fig, key=f"map::{ref.key}::{method}", on_select="rerun",
                                 selection_mode=("points", "box", "lasso"), config={"scrollZoom": True})
         show_selection(ref, event, mu, split.images)
+
+if data:
+    st.subheader("Drag over the map")
+    st.caption("The decoder runs in your browser: drag anywhere on the map, the empty space between clusters "
+               "included, and the image follows your finger.")
+    live_map_panel([sel.model] + [r for r in refs if r.key != sel.model.key], method, (pcx, pcy), n_points)

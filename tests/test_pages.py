@@ -66,6 +66,10 @@ def test_every_page_on_every_shipped_checkpoint(app, page, model):
 
 def test_pages_work_offline_without_data_files(app, monkeypatch, tmp_path):
     """No MNIST files and no network: pages fall back to the bundled digits and say so."""
+    import streamlit as st
+
+    st.cache_resource.clear()  # models and data outlive each AppTest in this process
+    st.cache_data.clear()
     monkeypatch.setenv("VAEVIZ_DATA_DIR", str(tmp_path / "no-data"))
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # any download attempt fails at once
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")

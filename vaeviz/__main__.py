@@ -199,7 +199,7 @@ def cmd_list(args: argparse.Namespace) -> dict:
         rows.append({
             "name": s["name"], "path": s["path"], "kind": s["kind"], "arch": s["arch"],
             "latent_dim": s["latent_dim"], "beta": s["beta"], "dataset": s.get("dataset"),
-            "neg_elbo": met.get("neg_elbo"), "recon": met.get("recon"), "kl": met.get("kl"),
+            "neg_elbo": met.get("neg_elbo") if s["kind"] == "vae" else None, "recon": met.get("recon"), "kl": met.get("kl"),
             "size_bytes": s["size_bytes"],
         })
     for r in rows:
