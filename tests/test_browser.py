@@ -113,14 +113,18 @@ def _png(draw_digit: bool = True) -> bytes:
     return buf.getvalue()
 
 
-def test_uploading_a_file_gives_reconstructions(page, app_url, tmp_path):
+def _upload_on_draw_page(page, app_url: str, path: Path) -> None:
     page.goto(f"{app_url}/draw")
     wait_for_app(page)
     page.locator("[data-testid='stMain'] [data-testid='stButtonGroup']").get_by_text("Upload", exact=True).click()
     wait_for_app(page)
+    page.set_input_files("[data-testid='stMain'] input[type='file']", str(path))
+
+
+def test_uploading_a_file_gives_reconstructions(page, app_url, tmp_path):
     path = tmp_path / "zero.png"
     path.write_bytes(_png())
-    page.set_input_files("[data-testid='stMain'] input[type='file']", str(path))
+    _upload_on_draw_page(page, app_url, path)
     page.wait_for_function("() => Array.from(document.querySelectorAll(\"[data-testid='stImage']\"))"
                            ".some(e => e.innerText.includes('reconstruction'))", timeout=30_000)
     wait_for_app(page)
@@ -130,13 +134,9 @@ def test_uploading_a_file_gives_reconstructions(page, app_url, tmp_path):
 
 
 def test_a_blank_upload_gets_a_message(page, app_url, tmp_path):
-    page.goto(f"{app_url}/draw")
-    wait_for_app(page)
-    page.locator("[data-testid='stMain'] [data-testid='stButtonGroup']").get_by_text("Upload", exact=True).click()
-    wait_for_app(page)
     path = tmp_path / "blank.png"
     path.write_bytes(_png(draw_digit=False))
-    page.set_input_files("[data-testid='stMain'] input[type='file']", str(path))
+    _upload_on_draw_page(page, app_url, path)
     page.wait_for_selector("[data-testid='stAlertContentError'], [data-testid='stAlert']", timeout=30_000)
     wait_for_app(page)
     assert exceptions_shown(page) == []

@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--test-limit", type=_positive_int, default=None, help="use only the first N test images")
     train.add_argument("--iw-k", type=int, default=0, help="importance samples for -log p(x) (VAE; 0 skips)")
     train.add_argument("--out", default=None, help="checkpoint path (.safetensors)")
+    train.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     ev = sub.add_parser("eval", help="measure a checkpoint on its data set's test split")
@@ -104,6 +105,15 @@ def _thin(records: list[dict], limit: int) -> list[dict]:
     return [records[int(i * stride)] for i in range(limit - 1)] + [records[-1]]
 
 
+def _warm_start(model, path: str) -> list[dict]:
+    """Start from a checkpoint's weights (same kind and architecture); returns its epoch records."""
+    start = load_checkpoint(path)
+    if start.kind != model.kind or start.cfg != model.cfg:
+        raise ValueError(f"--init {path} is a {start.kind} with config {start.cfg}, not this model's")
+    model.load_state_dict(start.state_dict())
+    return list((start.meta.get("history") or {}).get("epochs", []))
+
+
 def cmd_train(args: argparse.Namespace) -> dict:
     spec = dataset_spec(args.dataset)
     channels, height, width = spec.image_shape
@@ -127,6 +137,9 @@ def cmd_train(args: argparse.Namespace) -> dict:
     train = load_split(args.dataset, "train", root=args.data_dir, device=device, limit=args.limit)
     test = load_split(args.dataset, "test", root=args.data_dir, device=device, limit=args.test_limit)
     model = build_model(args.model, cfg, seed=args.seed)
+    earlier: list[dict] = []
+    if args.init:
+        earlier = _warm_start(model, args.init)
     print(f"training {args.model}/{args.arch} latent={args.latent_dim} beta={args.beta} on {args.dataset} "
           f"({len(train.images)} images) on {device}", file=sys.stderr)
     history = fit(model, train, tcfg, test=test, progress=not args.quiet)
@@ -135,10 +148,11 @@ def cmd_train(args: argparse.Namespace) -> dict:
     metrics = _test_metrics(model, test.images, args.iw_k, args.seed)
     meta = {
         "dataset": args.dataset,
-        "train_config": {**tcfg.to_dict(), "train_images": len(train.images), "device": str(device)},
+        "train_config": {**tcfg.to_dict(), "train_images": len(train.images), "device": str(device),
+                         "init_from": Path(args.init).name if args.init else None},
         "metrics": metrics,
         "history": {
-            "epochs": history.epochs,
+            "epochs": earlier + [{**r, "epoch": r["epoch"] + len(earlier)} for r in history.epochs],
             "steps": _thin(history.steps, MAX_STEP_RECORDS),
             "train_images_per_s": history.train_images_per_s,
             "diverged": history.diverged,

@@ -24,6 +24,9 @@ from .metrics import evaluate
 from .models import Autoencoder, kl_per_dim
 
 
+MAX_STEP_RECORDS = 4000  # per-step records kept in a History; thinned evenly beyond this
+
+
 def pick_device(name: str = "auto") -> torch.device:
     """"auto" picks CUDA, then Apple MPS, then the CPU; any other name is used as given."""
     if name == "auto":
@@ -166,6 +169,8 @@ def fit(
                         lr=opt.param_groups[0]["lr"],
                     )
                     history.steps.append({k: info[k] for k in ("step", "epoch", "recon", "kl", "total")})
+                    if len(history.steps) > MAX_STEP_RECORDS:  # long runs: keep every other record
+                        history.steps[:] = history.steps[::2]
                     if on_step is not None:
                         on_step(info)
                     if bar is not None:

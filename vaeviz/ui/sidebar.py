@@ -12,6 +12,7 @@ import streamlit as st
 
 from ..train import pick_device
 from .models import ModelRef, get_model, known_models, load_uploaded, register_session_model, upload_digest
+from .training_session import register_finished_models
 
 DEFAULT_MODEL = "mnist-vae-mlp-2"  # a 2-D VAE: its latent map needs no projection
 UPLOADS_SEEN = "vaeviz_uploads_seen"  # session_state: digest -> model key (avoid re-registering)
@@ -64,6 +65,7 @@ def _upload(container) -> None:
 def sidebar() -> Selection:
     """Draw the shared sidebar and return the current selection."""
     side = st.sidebar
+    register_finished_models()  # a run that ended while the person was on another page
     refs = known_models()
     by_key = {r.key: r for r in refs}
     if not refs:

@@ -1,0 +1,192 @@
+"""The Model zoo page under AppTest, and the rules for saving and deleting (vaeviz.ui.store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from vaeviz import ModelConfig, TrainConfig, build_model, evaluate, fit, load_checkpoint, save_checkpoint
+from vaeviz.ui import models as ui_models
+from vaeviz.ui import store
+
+ROOT = Path(__file__).resolve().parent.parent
+SESSION_MODELS = "vaeviz_session_models"
+
+
+@pytest.fixture
+def folders(tmp_path, monkeypatch):
+    """An empty 'shipped' folder and an empty user folder, so the page sees only what a test puts there."""
+    shipped, user = tmp_path / "shipped", tmp_path / "user"
+    shipped.mkdir()
+    monkeypatch.setattr(ui_models, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(store, "SHIPPED_DIR", shipped)
+    monkeypatch.setenv("VAEVIZ_USER_DIR", str(user))
+    return shipped, user
+
+
+def make_checkpoint(path: Path, kind: str, mnist_slice, latent_dim: int = 4) -> Path:
+    """A small model trained for one epoch on 2000 real images, saved as the CLI saves it."""
+    train, test = mnist_slice
+    model = build_model(kind, ModelConfig(latent_dim=latent_dim, hidden=(64, 32)), seed=0)
+    history = fit(model, train, TrainConfig(epochs=1, device="cpu", log_every=4), test=test)
+    meta = {"dataset": "mnist", "train_config": {"epochs": 1, "train_images": 2000},
+            "metrics": evaluate(model, test.images),
+            "history": {"epochs": history.epochs, "steps": history.steps, "train_images_per_s": 1.0, "diverged": None}}
+    return save_checkpoint(model, path, meta)
+
+
+def zoo_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/zoo.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def chart_keys(at: AppTest) -> list[str]:
+    return [el.proto.id.rsplit("-", 1)[-1] for el in at.get("plotly_chart")]
+
+
+def has_button(at: AppTest, key: str) -> bool:
+    return any(b.key == key for b in at.button)
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+
+def test_no_models_at_all(folders):
+    at = zoo_page()
+    assert at.title[0].value == "Model zoo"
+    assert any("No models yet" in i.value for i in at.info)
+    assert at.file_uploader(key="zoo_upload") is not None
+
+
+def test_the_table_details_curves_and_samples(folders, mnist_slice):
+    _, user = folders
+    make_checkpoint(user / "small-vae.safetensors", "vae", mnist_slice)
+    make_checkpoint(user / "small-ae.safetensors", "ae", mnist_slice)
+    at = zoo_page()
+    table = at.dataframe[0].value
+    assert sorted(table["name"]) == ["small-ae (saved)", "small-vae (saved)"]
+    row = table[table["name"] == "small-vae (saved)"].iloc[0]
+    for column in ("data set", "kind", "arch", "latent", "β", "recon", "KL", "−ELBO", "active units", "size (kB)", "trained"):
+        assert column in table.columns
+    assert row["kind"] == "VAE" and row["latent"] == 4 and row["β"] == 1.0 and row["data set"] == "mnist"
+    assert row["−ELBO"] == pytest.approx(row["recon"] + row["KL"])
+    vae_ref_key = ref_key("small-vae")
+    at.selectbox(key="zoo_details").set_value(vae_ref_key)
+    at.run()
+    assert not at.exception
+    assert {"zoo_curves", "zoo_kl_bars"} <= set(chart_keys(at))
+    assert at.image, "the sample grid"
+    assert at.get("download_button"), "a download button"
+    assert has_button(at, "zoo_delete") and at.button(key="zoo_delete").disabled  # not before confirming
+
+
+def ref_key(stem: str) -> str:
+    """The key the app gives the checkpoint file called `stem` (shipped or user folder)."""
+    from vaeviz.checkpoint import find_checkpoints
+
+    for path in find_checkpoints([ui_models.SHIPPED_DIR, store.user_dir()]):
+        if path.stem == stem:
+            return ui_models._file_ref(path, "shipped" if path.parent == ui_models.SHIPPED_DIR else "user").key
+    raise AssertionError(f"no checkpoint {stem}")
+
+
+def test_delete_needs_a_confirmation_and_never_touches_shipped_files(folders, mnist_slice):
+    shipped, user = folders
+    shipped_file = make_checkpoint(shipped / "shipped-vae.safetensors", "vae", mnist_slice)
+    user_file = make_checkpoint(user / "mine.safetensors", "vae", mnist_slice)
+    at = zoo_page()
+    user_key, shipped_key = ref_key("mine"), ref_key("shipped-vae")
+
+    at.selectbox(key="zoo_details").set_value(shipped_key)
+    at.run()
+    assert not has_button(at, "zoo_delete")
+    assert any("Shipped with the app" in c.value for c in at.caption)
+
+    at.selectbox(key="zoo_details").set_value(user_key)
+    at.run()
+    assert at.button(key="zoo_delete").disabled
+    at.checkbox(key="zoo_delete_confirm").check()
+    at.run()
+    at.button(key="zoo_delete").click()
+    at.run()
+    assert not at.exception
+    assert not user_file.exists() and shipped_file.exists()
+    assert any("Deleted" in s.value for s in at.success), ([s.value for s in at.success], [e.value for e in at.error], at.main)
+    assert list(at.dataframe[0].value["name"]) == ["shipped-vae"]
+    with pytest.raises(PermissionError):
+        store.delete_user_file(shipped_file)
+    assert shipped_file.exists()
+
+
+def test_upload_validates_and_keeps_nothing_bad(folders, mnist_slice, tmp_path):
+    _, user = folders
+    at = zoo_page()
+    at.file_uploader(key="zoo_upload").set_value(("evil.safetensors", b"\x80\x04pickle-ish bytes", "application/octet-stream"))
+    at.run()
+    assert at.error and "was not loaded and nothing was kept" in at.error[0].value
+    assert not at.session_state[SESSION_MODELS] if SESSION_MODELS in at.session_state else True  # nothing registered
+    assert not user.exists() or not list(user.iterdir())
+
+    good = make_checkpoint(tmp_path / "elsewhere" / "shared-by-a-friend.safetensors", "vae", mnist_slice)
+    at.file_uploader(key="zoo_upload").set_value((good.name, good.read_bytes(), "application/octet-stream"))
+    at.run()
+    assert not at.exception and not at.error
+    labels = [ref.label for ref, _ in at.session_state[SESSION_MODELS].values()]
+    assert labels == ["shared-by-a-friend (uploaded)"]
+    assert "shared-by-a-friend (uploaded)" in list(at.dataframe[0].value["name"])
+    assert not user.exists() or not list(user.iterdir())  # nothing written until saved
+
+    at.text_input(key="zoo_save_name").set_value("friends-vae")
+    at.button(key="zoo_save").click()
+    at.run()
+    assert not at.exception and not at.error
+    saved = user / "friends-vae.safetensors"
+    assert saved.is_file()
+    original, copy = load_checkpoint(good), load_checkpoint(saved)
+    for k, v in original.state_dict().items():
+        assert torch.equal(v, copy.state_dict()[k]), k
+    assert copy.meta["metrics"]["neg_elbo"] == original.meta["metrics"]["neg_elbo"]
+    assert copy.meta["created"] == original.meta["created"]  # still says when it was trained
+
+
+def test_compare_two_models(folders, mnist_slice):
+    _, user = folders
+    make_checkpoint(user / "first.safetensors", "vae", mnist_slice)
+    make_checkpoint(user / "second.safetensors", "ae", mnist_slice)
+    at = zoo_page()
+    table = at.dataframe[1].value  # the compare table (after the zoo table)
+    assert len(table.columns) == 3 and table["metric"][0].startswith("reconstruction")
+    names = [c for c in table.columns if c != "metric"]
+    assert {n.split(": ", 1)[1] for n in names} == {"first (saved)", "second (saved)"}
+    assert any("reconstructed by A" in m.value for m in at.markdown)
+
+
+# --- the rules (no streamlit) ------------------------------------------------------------------
+
+
+def test_names_are_checked(folders):
+    for good in ["my-vae", "vae_2", "A1", "x.safetensors"]:
+        assert store.check_name(good)
+    for bad in ["", "   ", "../up", "a/b", "/abs", ".hidden", "two words", "é", "x" * 81, "a..b"]:
+        with pytest.raises(ValueError):
+            store.check_name(bad)
+
+
+def test_save_stays_in_the_user_folder_and_never_overwrites(folders, tiny_vae):
+    _, user = folders
+    tiny_vae.meta = {"dataset": "mnist", "metrics": {"recon": 1.0}, "path": "/somewhere", "name": "x"}
+    path = store.save_model(tiny_vae, "kept")
+    assert path == user / "kept.safetensors" and store.is_user_file(path)
+    assert load_checkpoint(path).meta["path"] == str(path)  # load-time fields are not stored
+    with pytest.raises(FileExistsError):
+        store.save_model(tiny_vae, "kept")
+    data = store.checkpoint_bytes(tiny_vae)
+    assert load_checkpoint(data).meta["metrics"] == {"recon": 1.0}
+    assert not store.is_user_file(user.parent / "kept.safetensors")

@@ -1,0 +1,192 @@
+"""Plotly figures for training: loss curves, per-dimension KL bars, the rate-distortion plane.
+
+Plain lists, dicts and numpy arrays in, `go.Figure` out; no streamlit, no torch, so the Trainer and
+Model zoo pages (and a notebook) draw the same pictures. Every loss is in nats per image. The curve
+records are the ones `vaeviz.fit` and the trainer job produce and checkpoints store:
+per-step {"step", "recon", "kl", ...} and per-epoch {"epoch", "step", "train": {...}, "test": {...}}.
+Every figure sets `uirevision`, so a chart redrawn each second keeps the user's zoom.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+ACTIVE_UNIT_KL = 0.01  # nats; the same threshold as vaeviz.metrics (kept here to stay torch-free)
+TRAIN_COLOUR = "#1f77b4"
+TEST_COLOUR = "#ff7f0e"
+ACTIVE_COLOUR = "#2ca02c"
+INACTIVE_COLOUR = "#b0b0b0"
+CLASS_COLOURS = qualitative.T10 if len(qualitative.T10) >= 10 else qualitative.Plotly
+TERMS = {
+    "recon": "Reconstruction  −log p(x|z)",
+    "kl": "KL( q(z|x) ‖ p(z) )",
+    "neg_elbo": "Sum: −ELBO = recon + KL",
+}
+
+
+def _term(record: dict, term: str) -> float | None:
+    """One loss term of a record; -ELBO is recon + KL where a record does not carry it."""
+    if term in record:
+        return record[term]
+    if term == "neg_elbo" and "recon" in record and "kl" in record:
+        return record["recon"] + record["kl"]
+    return None
+
+
+def _upper(values: list[float]) -> float | None:
+    """A y-axis top that ignores the first, huge losses of an untrained model."""
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    if len(finite) < 4:
+        return None
+    tail = finite[len(finite) // 10 :]
+    lo, hi = min(finite), max(tail)
+    return hi + 0.08 * max(hi - lo, 1e-6)
+
+
+def loss_curves(steps: Sequence[dict], epochs: Sequence[dict], *, kind: str = "vae", height: int = 330) -> go.Figure:
+    """Reconstruction, KL and their sum against the training step (AE: reconstruction only).
+
+    Thin line: the training loss, a running mean over each logging window. Dashed markers: the
+    training mean of each epoch. Solid markers: the test set after each epoch.
+    """
+    terms = ["recon", "kl", "neg_elbo"] if kind == "vae" else ["recon"]
+    titles = [TERMS[t] for t in terms] if kind == "vae" else ["Reconstruction −log p(x|z) (an AE has no KL)"]
+    fig = make_subplots(rows=1, cols=len(terms), subplot_titles=titles, horizontal_spacing=0.07)
+    for col, term in enumerate(terms, start=1):
+        first = col == 1
+        sx = [s["step"] for s in steps]
+        sy = [_term(s, term) for s in steps]
+        fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", name="train, per step", legendgroup="step",
+                                 showlegend=first, line=dict(color=TRAIN_COLOUR, width=1.2), opacity=0.75,
+                                 hovertemplate="step %{x}<br>%{y:.2f} nats<extra>train</extra>"), row=1, col=col)
+        ep = [e for e in epochs if "train" in e]
+        fig.add_trace(go.Scatter(x=[e["step"] for e in ep], y=[_term(e["train"], term) for e in ep],
+                                 mode="lines+markers", name="train, per epoch", legendgroup="train_epoch",
+                                 showlegend=first, line=dict(color=TRAIN_COLOUR, dash="dot", width=1.5),
+                                 marker=dict(size=7, symbol="circle-open"),
+                                 customdata=[e["epoch"] for e in ep],
+                                 hovertemplate="epoch %{customdata}<br>%{y:.2f} nats<extra>train (epoch)</extra>"),
+                      row=1, col=col)
+        et = [e for e in epochs if "test" in e]
+        fig.add_trace(go.Scatter(x=[e["step"] for e in et], y=[_term(e["test"], term) for e in et],
+                                 mode="lines+markers", name="test, per epoch", legendgroup="test_epoch",
+                                 showlegend=first, line=dict(color=TEST_COLOUR, width=2), marker=dict(size=8),
+                                 customdata=[e["epoch"] for e in et],
+                                 hovertemplate="epoch %{customdata}<br>%{y:.2f} nats<extra>test</extra>"),
+                      row=1, col=col)
+        top = _upper(sy + [_term(e["test"], term) for e in et])
+        if top is not None:
+            bottom = min(v for v in sy + [_term(e["test"], term) for e in et] if v is not None and np.isfinite(v))
+            pad = 0.05 * max(top - bottom, 1e-6)
+            fig.update_yaxes(range=[max(bottom - pad, 0 if term == "kl" else bottom - pad), top], row=1, col=col)
+        fig.update_xaxes(title_text="training step", row=1, col=col)
+    fig.update_yaxes(title_text="nats per image", row=1, col=1)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="loss_curves",
+                      legend=dict(orientation="h", yanchor="bottom", y=-0.42, x=0), hovermode="closest")
+    fig.update_annotations(font_size=13)
+    return fig
+
+
+def kl_bars(kl_per_dim: Sequence[float], threshold: float = ACTIVE_UNIT_KL, height: int = 300) -> go.Figure:
+    """Mean KL of each latent dimension (log scale), green where it is above `threshold`.
+
+    A dimension at ~0 nats is unused: its posterior equals the prior (posterior collapse).
+    """
+    kl = np.asarray(kl_per_dim, dtype=float)
+    active = kl > threshold
+    floor = threshold / 10
+    names = [f"z{i + 1}" for i in range(len(kl))]
+    fig = go.Figure(go.Bar(x=names, y=np.maximum(kl, floor), marker_color=np.where(active, ACTIVE_COLOUR, INACTIVE_COLOUR),
+                           customdata=kl, hovertemplate="%{x}: %{customdata:.4f} nats<extra></extra>"))
+    fig.add_hline(y=threshold, line=dict(color="#d62728", dash="dash", width=1))  # the active-unit threshold
+    top = max(float(kl.max(initial=0.0)), threshold * 10)
+    fig.update_layout(
+        height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="kl_bars", showlegend=False,
+        title=dict(text=f"{int(active.sum())} of {len(kl)} latent units active (KL > {threshold:g} nats)", font_size=14),
+        yaxis=dict(type="log", title="KL, nats per image", range=[np.log10(floor), np.log10(top * 1.5)],
+                   dtick=1, tickformat="~g"),  # one labelled tick per power of ten
+        xaxis=dict(title="latent dimension", type="category"),
+        bargap=0.3 if len(kl) > 4 else 0.6,
+    )
+    return fig
+
+
+def rate_distortion(points: Sequence[dict], height: int = 380) -> go.Figure:
+    """Final reconstruction (distortion) against KL (rate) of each model of a beta sweep.
+
+    `points`: {"beta", "recon", "kl"} each. Dotted lines are constant -ELBO (recon + KL): moving
+    along one trades reconstruction for rate at the same bound. beta = 1 optimises the ELBO itself.
+    """
+    pts = sorted(points, key=lambda p: p["beta"])
+    kl = [p["kl"] for p in pts]
+    recon = [p["recon"] for p in pts]
+    fig = go.Figure()
+    if pts:
+        elbo = np.array(kl) + np.array(recon)
+        span = max(max(kl) - min(kl), max(recon) - min(recon), 1.0)
+        x_max = max(kl) + 0.15 * span
+        y_floor = min(recon) - max(0.12 * (max(recon) - min(recon)), 5.0)
+        for level in np.unique(np.round(np.linspace(elbo.min(), elbo.max(), 4))):
+            xs = np.array([0.0, x_max])
+            fig.add_trace(go.Scatter(x=xs, y=level - xs, mode="lines", line=dict(color="#cccccc", dash="dot", width=1),
+                                     hoverinfo="skip", showlegend=False))
+            # Label each line where it leaves the plot at the bottom (away from the points).
+            x_label = min(level - y_floor, x_max)
+            fig.add_annotation(x=x_label, y=level - x_label, text=f"−ELBO {level:.0f}", showarrow=False, xanchor="left",
+                               yanchor="bottom", font=dict(size=10, color="#999999"))
+    fig.add_trace(go.Scatter(
+        x=kl, y=recon, mode="lines+markers+text", text=[f"β = {p['beta']:g}" for p in pts],
+        textposition="top right", marker=dict(size=11, color=[np.log10(p["beta"] + 0.01) for p in pts],
+                                              colorscale="Viridis", line=dict(width=1, color="white")),
+        line=dict(color="#888888", width=1), showlegend=False,
+        customdata=[[p["beta"], p["recon"] + p["kl"]] for p in pts],
+        hovertemplate="β = %{customdata[0]:g}<br>KL %{x:.2f} nats<br>recon %{y:.2f} nats<br>−ELBO %{customdata[1]:.2f}<extra></extra>",
+    ))
+    if pts:
+        y_lo, y_hi = min(recon), max(recon)
+        pad = max(0.12 * (y_hi - y_lo), 5.0)  # a single point still gets a readable range
+        fig.update_yaxes(range=[y_lo - pad, y_hi + pad])
+        fig.update_xaxes(range=[-0.05 * max(max(kl), 1.0), max(kl) * 1.2 + 2.0])
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="rate_distortion",
+                      title=dict(text="Rate–distortion: each β-VAE's test reconstruction against its KL", font_size=14),
+                      xaxis_title="rate: KL, nats per image", yaxis_title="distortion: reconstruction, nats per image")
+    return fig
+
+
+def latent_scatter(xy: np.ndarray, labels: np.ndarray, class_names: Sequence[str], axes: tuple[str, str] = ("z1", "z2"),
+                   *, title: str | None = None, height: int = 380) -> go.Figure:
+    """Codes of test images as points, one colour per class (one trace per class: a clickable legend)."""
+    xy = np.asarray(xy, dtype=float)
+    labels = np.asarray(labels)
+    fig = go.Figure()
+    for c, name in enumerate(class_names):
+        sel = labels == c
+        if not sel.any():
+            continue
+        fig.add_trace(go.Scatter(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=str(name),
+                                 marker=dict(size=5, color=CLASS_COLOURS[c % len(CLASS_COLOURS)], opacity=0.8),
+                                 hovertemplate=f"{name}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), uirevision="latent_map",
+                      xaxis_title=axes[0], yaxis_title=axes[1], legend=dict(itemsizing="constant", title="class"),
+                      title=dict(text=title or "", font_size=14))
+    if axes[1]:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def point_samples(points: np.ndarray, data: np.ndarray | None = None, height: int = 320) -> go.Figure:
+    """Decoded prior samples of a model of 2-D points (the circle data), over the data if given."""
+    fig = go.Figure()
+    if data is not None:
+        fig.add_trace(go.Scatter(x=data[:, 0], y=data[:, 1], mode="markers", name="data",
+                                 marker=dict(size=4, color=INACTIVE_COLOUR)))
+    fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers", name="samples",
+                             marker=dict(size=6, color=TRAIN_COLOUR)))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), uirevision="point_samples")
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig

@@ -1,0 +1,91 @@
+"""Keeping models: names, saving into the user folder, checkpoint bytes, deleting user files.
+
+The Trainer and Model zoo pages save, download and delete checkpoints through these few functions,
+which hold the rules in one place: a name is letters, digits, `-` and `_` only (so it can never
+climb out of the folder); files are written only inside `user_dir()`, atomically, never over an
+existing one; only files in `user_dir()` can be deleted (shipped checkpoints never). No streamlit.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+from ..checkpoint import SHIPPED_DIR, SUFFIX, save_checkpoint, user_dir
+from ..models import Autoencoder
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
+SAVED_META_KEYS = ("dataset", "train_config", "metrics", "history", "dataset_info", "created")
+
+
+def check_name(name: str) -> str:
+    """The name, stripped, if it is a valid checkpoint name; else a ValueError saying why."""
+    name = (name or "").strip()
+    if not name:
+        raise ValueError("give the model a name")
+    if name.endswith(SUFFIX):
+        name = name[: -len(SUFFIX)]
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a usable name: use letters, digits, '-' and '_' only (no spaces, dots or "
+            "slashes), starting with a letter or digit, at most 80 characters"
+        )
+    return name
+
+
+def target_path(name: str, folder: Path | None = None) -> Path:
+    """Where a model called `name` is saved: `folder` (default the user folder) / name.safetensors."""
+    folder = Path(folder) if folder is not None else user_dir()
+    path = folder / f"{check_name(name)}{SUFFIX}"
+    if path.resolve().parent != folder.resolve():  # cannot happen with a checked name; keep it so
+        raise ValueError(f"{name!r} would be saved outside {folder}")
+    return path
+
+
+def saved_meta(model: Autoencoder) -> dict:
+    """The part of `model.meta` a checkpoint stores (not the load-time path, name or size)."""
+    return {k: model.meta[k] for k in SAVED_META_KEYS if model.meta.get(k) is not None}
+
+
+def save_model(model: Autoencoder, name: str, folder: Path | None = None) -> Path:
+    """Save `model` as `name` in the user folder (atomic). Refuses to overwrite an existing file.
+
+    Raises ValueError for a bad name, FileExistsError for a taken one, OSError when the folder
+    cannot be written (read-only, full disk).
+    """
+    path = target_path(name, folder)
+    if path.exists():
+        raise FileExistsError(f"a checkpoint called {path.stem} already exists in {path.parent}; choose another name")
+    return save_checkpoint(model, path, saved_meta(model))
+
+
+def checkpoint_bytes(model: Autoencoder) -> bytes:
+    """The `.safetensors` file of an in-memory model (for a download), via a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="vaeviz-") as tmp:
+        path = save_checkpoint(model, Path(tmp) / f"model{SUFFIX}", saved_meta(model))
+        return path.read_bytes()
+
+
+def is_user_file(path: str | Path) -> bool:
+    """True for a checkpoint file directly inside the user folder (the only deletable ones)."""
+    path = Path(path)
+    try:
+        return path.suffix == SUFFIX and path.resolve().parent == user_dir().resolve()
+    except OSError:
+        return False
+
+
+def is_shipped_file(path: str | Path) -> bool:
+    try:
+        return Path(path).resolve().parent == SHIPPED_DIR.resolve()
+    except OSError:
+        return False
+
+
+def delete_user_file(path: str | Path) -> None:
+    """Delete a user-saved checkpoint. Anything else (a shipped file, a path elsewhere) is refused."""
+    path = Path(path)
+    if not is_user_file(path):
+        raise PermissionError(f"{path.name} is not a user-saved checkpoint; only files in {user_dir()} can be deleted")
+    path.unlink()
