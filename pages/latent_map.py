@@ -166,7 +166,7 @@ pcx = controls[2].selectbox("Horizontal", range(n_pc), 0, format_func=lambda i: 
                             disabled=method != "pca")
 pcy = controls[3].selectbox("Vertical", range(n_pc), min(1, n_pc - 1), format_func=lambda i: f"PC{i + 1}",
                             key="map_pcy", disabled=method != "pca")
-shared = controls[4].toggle("Same axes", value=method == "raw", key="map_shared",
+shared = controls[4].toggle("Same axes", value=False, key="map_shared",
                             help="Use the same axis ranges for both maps, to compare how far the codes spread.")
 exemplars_on = controls[4].toggle("Exemplars", value=True, key="map_exemplars", help="One image per class on the map.")
 

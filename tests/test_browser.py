@@ -141,3 +141,23 @@ def test_a_blank_upload_gets_a_message(page, app_url, tmp_path):
     wait_for_app(page)
     assert exceptions_shown(page) == []
     assert _reconstructions(page) == 0
+
+
+CURVE_POINTS_JS = """() => {
+  const gd = document.querySelector('.st-key-trainer_curves .js-plotly-plot');
+  if (!gd || !gd.data) return 0;
+  return gd.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0);
+}"""
+
+
+def test_trainer_run_shows_curves_that_update(page, app_url):
+    page.goto(f"{app_url}/trainer")
+    wait_for_app(page)
+    page.locator(".st-key-trainer_start button").first.click()
+    page.wait_for_function(f"() => ({CURVE_POINTS_JS})() > 0", timeout=90_000)
+    first = page.evaluate(CURVE_POINTS_JS)
+    page.wait_for_function(f"(n) => ({CURVE_POINTS_JS})() > n", arg=first, timeout=90_000)
+    assert exceptions_shown(page) == []
+    page.locator(".st-key-trainer_stop button").first.click()
+    page.wait_for_selector(".st-key-trainer_start button", timeout=60_000)  # idle again: Start is back
+    assert exceptions_shown(page) == []
