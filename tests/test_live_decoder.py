@@ -134,16 +134,11 @@ def _numbers(text: str) -> list[float]:
     return [float(v) for v in re.findall(r"-?\d+\.\d+", text)]
 
 
-# Streamlit fetches the tab's favicon for app.py's `page_icon=":material/..."` from Google's font
-# server; that is the page's icon, not the live decoder, and offline the tab just shows no icon.
-FAVICON = re.compile(r"^https://fonts\.gstatic\.com/s/i/.*/materialsymbols\w*/\w+/default/24px\.svg$")
-
-
 def _only_the_app(page, app_url: str) -> None:
     """Nothing was fetched from a CDN or any other host: the component works offline."""
     app = urlparse(app_url).netloc
     foreign = [u for u in page.requests_seen if urlparse(u).scheme in ("http", "https", "ws", "wss")
-               and urlparse(u).netloc != app and not FAVICON.match(u)]
+               and urlparse(u).netloc != app]
     assert foreign == []
 
 
