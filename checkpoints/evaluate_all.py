@@ -19,15 +19,17 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def training_commands() -> dict[str, str]:
-    """name -> the CLI command that trained it, read from train_all.sh's `run NAME ARGS` lines."""
-    commands = {}
-    for line in (HERE / "train_all.sh").read_text().splitlines():
+def training_commands() -> dict[str, list[str]]:
+    """name -> the CLI commands that trained it, in order, read from train_all.sh's `run` lines."""
+    commands: dict[str, list[str]] = {}
+    script = (HERE / "train_all.sh").read_text().replace("\\\n", " ")  # join continued lines
+    for line in script.splitlines():
         m = re.match(r"\s*run (\S+)\s+(.*)$", line)
         if m:
             name, args = m.groups()
-            commands[name] = (f"python -m vaeviz train {' '.join(args.split())} --lr-schedule cosine "
-                              f"--out checkpoints/{name}.safetensors")
+            commands.setdefault(name, []).append(
+                f"python -m vaeviz train {' '.join(args.split())} --lr-schedule cosine "
+                f"--out checkpoints/{name}.safetensors")
     return commands
 
 
@@ -67,7 +69,8 @@ def main() -> None:
             f"{out['size_mb']:.1f} |")
     lines += ["", "## How each was trained", ""]
     for name, _ in rows:
-        lines.append(f"- `{name}`: `{commands.get(name, 'see train_all.sh')}`")
+        steps = commands.get(name, ["see train_all.sh"])
+        lines.append(f"- `{name}`: " + ", then ".join(f"`{c}`" for c in steps))
     (HERE / "README.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {HERE / 'README.md'}")
 
