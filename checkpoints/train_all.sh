@@ -8,8 +8,10 @@ PY=${PYTHON:-.venv/bin/python}
 run() { OMP_NUM_THREADS=1 "$PY" -m vaeviz train --quiet --lr-schedule cosine --out "checkpoints/$1.safetensors" "${@:2}"; }
 (
   run mnist-vae-conv-16 --model vae --arch conv --latent-dim 16 --epochs 80
-  # then 50 more epochs from those weights, smaller batches and step size (80 epochs stopped at 98.0)
+  # then more epochs from those weights with smaller batches and steps (80 epochs stopped at 98.0)
   run mnist-vae-conv-16 --model vae --arch conv --latent-dim 16 --epochs 50 --batch-size 64 --lr 5e-4 \
+      --init checkpoints/mnist-vae-conv-16.safetensors
+  run mnist-vae-conv-16 --model vae --arch conv --latent-dim 16 --epochs 30 --batch-size 64 --lr 3e-4 \
       --init checkpoints/mnist-vae-conv-16.safetensors
   run mnist-ae-conv-16  --model ae  --arch conv --latent-dim 16 --epochs 30
 ) > /tmp/train_queue_a.log 2>&1 &
