@@ -12,7 +12,7 @@ from vaeviz.ui.inputs import digit_input
 from vaeviz.ui.models import ModelRef, encoded, get_model, projection
 from vaeviz.ui.sidebar import selected
 
-NEIGHBOURS = 8
+NEIGHBOURS = 6  # one row beside each map
 
 
 def code_map(ref: ModelRef, mu_test: np.ndarray, labels, classes, dataset: str, code: np.ndarray,

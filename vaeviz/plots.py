@@ -89,11 +89,12 @@ def padded_ranges(*coord_sets: np.ndarray, pad: float = 0.06) -> tuple[tuple[flo
 
 def add_path(fig: go.Figure, path: np.ndarray, *, name: str = "path", colour: str = "#111") -> go.Figure:
     """Draw an interpolation path (K, 2) on a map: a line with numbered steps, start and end marked."""
-    fig.add_trace(go.Scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers", name=name,
+    # Scattergl, like the map's points: WebGL traces are drawn above every SVG trace.
+    fig.add_trace(go.Scattergl(x=path[:, 0], y=path[:, 1], mode="lines+markers", name=name,
                              line=dict(color=colour, width=3), marker=dict(size=8, color=colour),
                              hovertemplate="step %{pointNumber}<extra></extra>"))
     for i, text in ((0, "start"), (len(path) - 1, "end")):
-        fig.add_trace(go.Scatter(x=[path[i, 0]], y=[path[i, 1]], mode="markers+text", text=[text],
+        fig.add_trace(go.Scattergl(x=[path[i, 0]], y=[path[i, 1]], mode="markers+text", text=[text],
                                  textposition="top center", showlegend=False, hoverinfo="skip",
                                  marker=dict(size=16, color=colour, symbol="star")))
     return fig
@@ -103,9 +104,9 @@ def add_point(fig: go.Figure, xy: np.ndarray, *, name: str, ellipse: np.ndarray 
               colour: str = "#d62728") -> go.Figure:
     """Mark one code on a map (a large star), with an optional ellipse (K, 2) around it."""
     if ellipse is not None:
-        fig.add_trace(go.Scatter(x=ellipse[:, 0], y=ellipse[:, 1], mode="lines", name=f"{name}: 2σ",
+        fig.add_trace(go.Scattergl(x=ellipse[:, 0], y=ellipse[:, 1], mode="lines", name=f"{name}: 2σ",
                                  line=dict(color=colour, width=2, dash="dash"), hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=[xy[0]], y=[xy[1]], mode="markers", name=name,
+    fig.add_trace(go.Scattergl(x=[xy[0]], y=[xy[1]], mode="markers", name=name,
                              marker=dict(size=20, color=colour, symbol="star", line=dict(color="white", width=1.5))))
     return fig
 
