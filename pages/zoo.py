@@ -19,9 +19,8 @@ from vaeviz import latent, training_plots
 from vaeviz.checkpoint import checkpoint_summary, find_checkpoints, read_checkpoint_bytes, user_dir
 from vaeviz.data import class_exemplars
 from vaeviz.ui import store
-from vaeviz.ui.models import (ModelRef, forget_session_model, get_model, known_models, load_uploaded,
-                              register_session_model, test_data, upload_digest)
-from vaeviz.ui.sidebar import UPLOADS_SEEN, Selection, selected
+from vaeviz.ui.models import ModelRef, forget_session_model, get_model, known_models, register_upload, test_data
+from vaeviz.ui.sidebar import Selection, selected
 
 SOURCES = {"shipped": "shipped", "user": "saved", "session": "trained here", "upload": "uploaded"}
 DETAILS = "zoo_details"  # session_state: the key of the model whose details are shown
@@ -227,20 +226,15 @@ def upload_panel() -> None:
                             help="Validated before use (never unpickled); nothing is written unless you save it.")
     if file is None:
         return
-    data = file.getvalue()
-    digest = upload_digest(data)
-    seen = st.session_state.setdefault(UPLOADS_SEEN, {})
-    if digest in seen:
-        st.caption(f"{file.name} is loaded: it is in the table and the sidebar as an uploaded model.")
-        return
     try:
-        model = load_uploaded(digest, data, file.name)
+        key, new = register_upload(file.name, file.getvalue())
     except ValueError as exc:
         st.error(f"{file.name} was not loaded and nothing was kept: {exc}", icon=":material/error:")
         return
-    ref = register_session_model(model, f"{file.name.removesuffix('.safetensors')} (uploaded)", "upload")
-    seen[digest] = ref.key
-    st.session_state[DETAILS] = ref.key
+    if not new:
+        st.caption(f"{file.name} is loaded: it is in the table and the sidebar as an uploaded model.")
+        return
+    st.session_state[DETAILS] = key
     st.session_state[NOTICE] = ("success", f"Loaded {file.name}: its details are below; save it to keep it.")
     st.rerun()
 

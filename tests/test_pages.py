@@ -150,3 +150,15 @@ def test_bad_upload_is_a_message_not_an_exception(app, content, message):
     assert not at.exception
     assert at.error and message in at.error[0].value.lower()
     assert not any(c == "reconstruction" for img in at.get("image") for c in img.captions)
+
+
+def test_sidebar_upload_checks_the_file_and_selects_the_model(app):
+    at = app()
+    bad = at.file_uploader(key="sidebar_upload").set_value(("evil.safetensors", b"\x80\x04not a checkpoint", "application/octet-stream"))
+    bad.run()
+    assert not at.exception and any("Could not use evil.safetensors" in e.value for e in at.error)
+    good = (ROOT / "checkpoints" / "mnist-ae-mlp-2.safetensors").read_bytes()
+    at.file_uploader(key="sidebar_upload").set_value(("mine.safetensors", good, "application/octet-stream")).run()
+    assert not at.exception
+    assert any("Loaded mine.safetensors" in s.value for s in at.success)
+    assert at.selectbox(key="model_key").value.startswith("upload:")

@@ -100,6 +100,25 @@ def upload_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+UPLOADS_SEEN = "vaeviz_uploads_seen"  # session_state: digest -> model key (avoid re-registering)
+
+
+def register_upload(name: str, data: bytes) -> tuple[str, bool]:
+    """Validate uploaded checkpoint bytes and add the model to this session, once per content.
+
+    Returns (model key, whether it is new to the session). A bad file raises ValueError and
+    nothing is kept.
+    """
+    digest = upload_digest(data)
+    seen = st.session_state.setdefault(UPLOADS_SEEN, {})
+    if digest in seen:
+        return seen[digest], False
+    model = load_uploaded(digest, data, name)
+    ref = register_session_model(model, f"{name.removesuffix('.safetensors')} (uploaded)", "upload")
+    seen[digest] = ref.key
+    return ref.key, True
+
+
 def get_model(ref: ModelRef) -> Autoencoder:
     """The model behind `ref`. Shared file models are read-only: never train or modify them."""
     if ref.path is not None:

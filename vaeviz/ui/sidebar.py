@@ -11,11 +11,10 @@ from dataclasses import dataclass
 import streamlit as st
 
 from ..train import pick_device
-from .models import ModelRef, get_model, known_models, load_uploaded, register_session_model, upload_digest
+from .models import ModelRef, get_model, known_models, register_upload
 from .training_session import register_finished_models
 
 DEFAULT_MODEL = "mnist-vae-mlp-2"  # a 2-D VAE: its latent map needs no projection
-UPLOADS_SEEN = "vaeviz_uploads_seen"  # session_state: digest -> model key (avoid re-registering)
 
 
 @dataclass(frozen=True)
@@ -40,26 +39,31 @@ def default_partner(model: ModelRef, refs: list[ModelRef]) -> ModelRef | None:
     return None
 
 
-def _upload(container) -> None:
-    file = container.file_uploader("Upload a checkpoint (.safetensors)", type=["safetensors"],
-                                   key="sidebar_upload", max_upload_size=64,
-                                   help="Validated before use; never unpickled, never written to disk.")
+UPLOAD_NOTE = "vaeviz_upload_note"  # session_state: (kind, message) from the last upload
+
+
+def _on_upload() -> None:
+    """Runs before the script (a widget callback), so it may select the uploaded model."""
+    file = st.session_state.get("sidebar_upload")
     if file is None:
         return
-    data = file.getvalue()
-    digest = upload_digest(data)
-    seen = st.session_state.setdefault(UPLOADS_SEEN, {})
-    if digest in seen:
-        return
     try:
-        model = load_uploaded(digest, data, file.name)
+        key, new = register_upload(file.name, file.getvalue())
     except ValueError as exc:
-        container.error(f"Could not use {file.name}: {exc}")
+        st.session_state[UPLOAD_NOTE] = ("error", f"Could not use {file.name}: {exc}")
         return
-    ref = register_session_model(model, f"{file.name.removesuffix('.safetensors')} (uploaded)", "upload")
-    seen[digest] = ref.key
-    st.session_state["model_key"] = ref.key
-    container.success(f"Loaded {file.name}.")
+    if new:
+        st.session_state["model_key"] = key
+        st.session_state[UPLOAD_NOTE] = ("success", f"Loaded {file.name}.")
+
+
+def _upload(container) -> None:
+    container.file_uploader("Upload a checkpoint (.safetensors)", type=["safetensors"],
+                            key="sidebar_upload", max_upload_size=64, on_change=_on_upload,
+                            help="Validated before use; never unpickled, never written to disk.")
+    note = st.session_state.pop(UPLOAD_NOTE, None)
+    if note is not None:
+        getattr(container, note[0])(note[1])
 
 
 def sidebar() -> Selection:
