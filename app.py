@@ -1,20 +1,31 @@
-"""vaeviz: the Streamlit entry point. Sets the page up, draws the shared sidebar, runs a page."""
+"""vaeviz: the Streamlit entry point. Sets the page up, draws the shared sidebar, runs a page.
+
+This file is read in two ways. `streamlit run app.py` finds `app` below, imports this module once
+and serves it: its start-up hook imports PyTorch and the library in the background while the first
+browser loads the page (see `vaeviz/ui/warmup.py`). Then each browser session runs this file as its
+script, as `__main__`, which builds the navigation and runs the chosen page.
+"""
 
 import streamlit as st
 
-from vaeviz.ui.sidebar import sidebar
+if __name__ == "__main__":  # a session's script run
+    from vaeviz.ui.sidebar import sidebar
 
-st.set_page_config(page_title="vaeviz: latent-space explorer", page_icon="🌀", layout="wide")
+    st.set_page_config(page_title="vaeviz: latent-space explorer", page_icon="🌀", layout="wide")
 
-PAGES = [
-    st.Page("pages/explorer.py", title="Latent explorer", icon=":material/tune:", default=True),
-    st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
-    st.Page("pages/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
-    st.Page("pages/draw.py", title="Draw and encode", icon=":material/draw:"),
-    st.Page("pages/trainer.py", title="Trainer", icon=":material/model_training:"),
-    st.Page("pages/zoo.py", title="Model zoo", icon=":material/inventory_2:"),
-]
+    PAGES = [
+        st.Page("pages/explorer.py", title="Latent explorer", icon=":material/tune:", default=True),
+        st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+        st.Page("pages/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
+        st.Page("pages/draw.py", title="Draw and encode", icon=":material/draw:"),
+        st.Page("pages/trainer.py", title="Trainer", icon=":material/model_training:"),
+        st.Page("pages/zoo.py", title="Model zoo", icon=":material/inventory_2:"),
+    ]
 
-page = st.navigation(PAGES)
-st.session_state["vaeviz_selection"] = sidebar()
-page.run()
+    page = st.navigation(PAGES)
+    st.session_state["vaeviz_selection"] = sidebar()
+    page.run()
+else:  # `streamlit run app.py` (or `uvicorn app:app`) serving the app
+    from vaeviz.ui.warmup import lifespan
+
+    app = st.App("app.py", lifespan=lifespan)
