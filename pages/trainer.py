@@ -286,7 +286,10 @@ def live_panel(polling: bool) -> None:
 def _save(run_key: str, name_key: str) -> None:
     """Save a finished model into the user folder (a callback: it runs before the page is drawn)."""
     job = _job()
-    index = int(run_key.split(":")[1])
+    uid, index = run_key.split(":")[0], int(run_key.split(":")[1])
+    if job is None or job.uid != uid or index >= len(job.results):  # Start was clicked just before Save
+        st.session_state[NOTICE] = ("error", "That run is no longer here (a new run has started); nothing was saved.")
+        return
     result = job.results[index]
     try:
         path = store.save_model(result.model, st.session_state.get(name_key, ""))

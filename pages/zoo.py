@@ -25,6 +25,7 @@ from vaeviz.ui.sidebar import Selection, selected
 SOURCES = {"shipped": "shipped", "user": "saved", "session": "trained here", "upload": "uploaded"}
 DETAILS = "zoo_details"  # session_state: the key of the model whose details are shown
 NOTICE = "zoo_notice"  # session_state: (kind, text) shown once after a callback
+UPLOAD_ROUND = "zoo_upload_round"  # session_state: bumped after an upload is saved (a fresh uploader)
 SAMPLE_SEED = 0
 
 
@@ -138,6 +139,8 @@ def _save_session_model(ref: ModelRef) -> None:
             st.session_state["model_key"] = file_ref.key
         st.session_state[DETAILS] = file_ref.key
         forget_session_model(ref.key)
+    if ref.source == "upload":
+        st.session_state[UPLOAD_ROUND] = st.session_state.get(UPLOAD_ROUND, 0) + 1
     st.session_state[NOTICE] = ("success", f"Saved as {path}.")
 
 
@@ -221,7 +224,10 @@ def _safe_stem(label: str) -> str:
 
 
 def upload_panel() -> None:
-    file = st.file_uploader("Upload a checkpoint (.safetensors)", type=["safetensors"], key="zoo_upload",
+    # A saved upload is no longer a session model; a fresh uploader (a new key) lets go of its file,
+    # which would otherwise be registered again as a new upload on the next run.
+    key = f"zoo_upload_{st.session_state.get(UPLOAD_ROUND, 0)}"
+    file = st.file_uploader("Upload a checkpoint (.safetensors)", type=["safetensors"], key=key,
                             max_upload_size=64,
                             help="Validated before use (never unpickled); nothing is written unless you save it.")
     if file is None:

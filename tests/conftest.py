@@ -17,6 +17,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long tests, run with -m slow")
     config.addinivalue_line("markers", "browser: tests that drive a real Chromium")
     torch.set_num_threads(min(2, torch.get_num_threads()))
+    if os.environ.get("VAEVIZ_DATA_DIR"):  # some tests change directory: pin a relative path now
+        os.environ["VAEVIZ_DATA_DIR"] = str(Path(os.environ["VAEVIZ_DATA_DIR"]).resolve())
 
 
 @pytest.fixture(scope="session")

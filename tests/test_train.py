@@ -34,6 +34,40 @@ def test_same_seed_same_model(mnist_slice):
     assert torch.equal(weights[0], weights[1])
 
 
+def test_weight_average_is_what_is_kept_and_evaluated(mnist_slice):
+    """With ema, each parameter ends as the exact running average of the trained weights."""
+    train, test = mnist_slice
+    small = train._replace(images=train.images[:512], labels=train.labels[:512])
+    decay = 0.5
+    model = build_model("vae", ModelConfig(latent_dim=2, hidden=(32, 16)), seed=3)
+    average = [p.detach().clone() for p in model.parameters()]
+
+    def fold_in(_info):  # log_every=1: called after each step with the raw (unaveraged) weights
+        for a, p in zip(average, raw.parameters()):
+            a.mul_(decay).add_(p.detach(), alpha=1 - decay)
+
+    raw = build_model("vae", ModelConfig(latent_dim=2, hidden=(32, 16)), seed=3)
+    fit(raw, small, TrainConfig(epochs=1, seed=3, device="cpu", log_every=1), on_step=fold_in)
+    history = fit(model, small, TrainConfig(epochs=1, seed=3, device="cpu", ema=decay), test=test)
+    for a, p in zip(average, model.parameters()):
+        torch.testing.assert_close(p, a)
+    assert not all(torch.equal(p, q) for p, q in zip(model.parameters(), raw.parameters()))
+    assert history.epochs[-1]["test"]["neg_elbo"] == pytest.approx(evaluate(model, test.images)["neg_elbo"])
+
+
+def test_kl_warmup_starts_from_the_reconstruction_alone(mnist_slice):
+    """At step 0 of a warm-up the KL weight is 0: the first update is the one beta = 0 would make."""
+    train, _ = mnist_slice
+    one_batch = train._replace(images=train.images[:64], labels=train.labels[:64])
+    weights = {}
+    for name, beta, warmup in (("warm", 1.0, 100.0), ("beta0", 0.0, 0.0), ("plain", 1.0, 0.0)):
+        model = build_model("vae", ModelConfig(latent_dim=2, hidden=(32, 16), beta=beta), seed=5)
+        fit(model, one_batch, TrainConfig(epochs=1, batch_size=64, seed=5, device="cpu", kl_warmup=warmup))
+        weights[name] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    torch.testing.assert_close(weights["warm"], weights["beta0"])
+    assert not torch.allclose(weights["warm"], weights["plain"])
+
+
 def test_should_stop_stops_at_once(mnist_slice, tiny_vae):
     train, _ = mnist_slice
     calls = []
@@ -61,7 +95,7 @@ def test_nan_guard_restores_the_last_good_weights(mnist_slice, tiny_vae, monkeyp
     assert len(snapshots) == 2
     for k, v in tiny_vae.state_dict().items():
         assert torch.isfinite(v).all()
-        assert torch.equal(v, snapshots[-1][k]), k
+        assert torch.equal(v, snapshots[-2][k]), k
 
 
 def test_pca_is_fitted_not_trained(mnist_slice):
@@ -90,6 +124,7 @@ def test_metrics_units_and_iw_bound(mnist_slice, tiny_vae):
 
 
 def test_bad_train_config():
-    for kwargs in ({"lr": float("nan")}, {"lr": -1.0}, {"epochs": 0}, {"batch_size": 0}):
+    for kwargs in ({"lr": float("nan")}, {"lr": -1.0}, {"epochs": 0}, {"batch_size": 0},
+                   {"ema": 1.0}, {"ema": -0.1}, {"ema": float("inf")}, {"kl_warmup": -1.0}):
         with pytest.raises(ValueError):
             TrainConfig(**kwargs)

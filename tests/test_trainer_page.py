@@ -6,7 +6,6 @@ import io
 import json
 import time
 from contextlib import redirect_stderr, redirect_stdout
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -14,7 +13,8 @@ from streamlit.testing.v1 import AppTest
 from vaeviz import evaluate, load_checkpoint, load_split
 from vaeviz.__main__ import main as cli_main
 
-ROOT = Path(__file__).resolve().parent.parent
+from .apptest import open_app
+
 SESSION_MODELS = "vaeviz_session_models"
 
 
@@ -27,12 +27,7 @@ def user_dir(tmp_path, monkeypatch):
 
 
 def trainer_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/trainer.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_app("pages/trainer.py")
 
 
 def small_run(at: AppTest, *, epochs: int = 1, images: int = 2000) -> None:

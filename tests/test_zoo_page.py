@@ -12,7 +12,8 @@ from vaeviz import ModelConfig, TrainConfig, build_model, evaluate, fit, load_ch
 from vaeviz.ui import models as ui_models
 from vaeviz.ui import store
 
-ROOT = Path(__file__).resolve().parent.parent
+from .apptest import open_app
+
 SESSION_MODELS = "vaeviz_session_models"
 
 
@@ -39,12 +40,7 @@ def make_checkpoint(path: Path, kind: str, mnist_slice, latent_dim: int = 4) -> 
 
 
 def zoo_page() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/zoo.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_app("pages/zoo.py")
 
 
 def chart_keys(at: AppTest) -> list[str]:
@@ -62,7 +58,7 @@ def test_no_models_at_all(folders):
     at = zoo_page()
     assert at.title[0].value == "Model zoo"
     assert any("No models yet" in i.value for i in at.info)
-    assert at.file_uploader(key="zoo_upload") is not None
+    assert at.file_uploader(key="zoo_upload_0") is not None
 
 
 def test_the_table_details_curves_and_samples(folders, mnist_slice):
@@ -128,14 +124,14 @@ def test_delete_needs_a_confirmation_and_never_touches_shipped_files(folders, mn
 def test_upload_validates_and_keeps_nothing_bad(folders, mnist_slice, tmp_path):
     _, user = folders
     at = zoo_page()
-    at.file_uploader(key="zoo_upload").set_value(("evil.safetensors", b"\x80\x04pickle-ish bytes", "application/octet-stream"))
+    at.file_uploader(key="zoo_upload_0").set_value(("evil.safetensors", b"\x80\x04pickle-ish bytes", "application/octet-stream"))
     at.run()
     assert at.error and "was not loaded and nothing was kept" in at.error[0].value
     assert not at.session_state[SESSION_MODELS] if SESSION_MODELS in at.session_state else True  # nothing registered
     assert not user.exists() or not list(user.iterdir())
 
     good = make_checkpoint(tmp_path / "elsewhere" / "shared-by-a-friend.safetensors", "vae", mnist_slice)
-    at.file_uploader(key="zoo_upload").set_value((good.name, good.read_bytes(), "application/octet-stream"))
+    at.file_uploader(key="zoo_upload_0").set_value((good.name, good.read_bytes(), "application/octet-stream"))
     at.run()
     assert not at.exception and not at.error
     labels = [ref.label for ref, _ in at.session_state[SESSION_MODELS].values()]
@@ -154,6 +150,9 @@ def test_upload_validates_and_keeps_nothing_bad(folders, mnist_slice, tmp_path):
         assert torch.equal(v, copy.state_dict()[k]), k
     assert copy.meta["metrics"]["neg_elbo"] == original.meta["metrics"]["neg_elbo"]
     assert copy.meta["created"] == original.meta["created"]  # still says when it was trained
+    assert any("Saved as" in m.value for m in at.success)
+    assert "shared-by-a-friend (uploaded)" not in list(at.dataframe[0].value["name"])  # not registered again
+    assert any("friends-vae" in n for n in at.dataframe[0].value["name"])
 
 
 def test_compare_two_models(folders, mnist_slice):

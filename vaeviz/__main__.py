@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
 from .checkpoint import checkpoint_summary, find_checkpoints, load_checkpoint, save_checkpoint, user_dir
-from .config import ModelConfig, TrainConfig
+from .config import ModelConfig, TrainConfig, shown
 from .data import DATASETS, dataset_spec, load_split
 from .metrics import evaluate, iw_nll
 from .models import MODELS, build_model
@@ -31,12 +32,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive_int(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    """A whole number, 0 or more (argparse's own `int` would accept -5 and say 'invalid int' otherwise)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
     return value
 
 
@@ -63,13 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--lr", type=_number, default=1e-3)
     train.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant")
+    train.add_argument("--kl-warmup", type=_number, default=0.0,
+                       help="epochs over which the KL weight ramps from 0 to beta (VAE; 0: off)")
+    train.add_argument("--ema", type=_number, default=0.0,
+                       help="keep a moving average of the weights with this decay (e.g. 0.999); 0: off")
     train.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
     train.add_argument("--data-dir", default=None, help="data folder (default $VAEVIZ_DATA_DIR or data/)")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training images")
     train.add_argument("--test-limit", type=_positive_int, default=None, help="use only the first N test images")
-    train.add_argument("--iw-k", type=int, default=0, help="importance samples for -log p(x) (VAE; 0 skips)")
+    train.add_argument("--iw-k", type=_count, default=0, help="importance samples for -log p(x) (VAE; 0 skips)")
     train.add_argument("--out", default=None, help="checkpoint path (.safetensors)")
     train.add_argument("--init", default=None, help="start from this checkpoint's weights (fine-tuning)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -80,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir", default=None)
     ev.add_argument("--device", default="auto")
     ev.add_argument("--limit", type=_positive_int, default=None, help="use only the first N test images")
-    ev.add_argument("--iw-k", type=int, default=100, help="importance samples for -log p(x) (VAE; 0 skips)")
+    ev.add_argument("--iw-k", type=_count, default=100, help="importance samples for -log p(x) (VAE; 0 skips)")
     ev.add_argument("--seed", type=int, default=0)
 
     ls = sub.add_parser("list", help="list the checkpoints the app knows")
@@ -90,8 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _test_metrics(model, images, iw_k: int, seed: int) -> dict:
     metrics = evaluate(model, images, seed=seed)
-    if iw_k < 0:
-        raise ValueError(f"--iw-k must be 0 or more, got {iw_k}")
     if iw_k and model.kind == "vae":
         metrics["iw_nll"] = iw_nll(model, images, k=iw_k, seed=seed)
         metrics["iw_k"] = iw_k
@@ -114,6 +125,26 @@ def _warm_start(model, path: str) -> list[dict]:
     return list((start.meta.get("history") or {}).get("epochs", []))
 
 
+def _check_writable(out: Path) -> None:
+    """Refuse an --out that could not be written: a folder, a path through a file, no write access.
+
+    Access is tried, not inferred from permission bits (which say yes to root, even on /proc): an
+    unnamed temporary file is opened in the nearest folder that exists, which on Linux (O_TMPFILE)
+    never appears in the folder; elsewhere it is created and removed at once.
+    """
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name ending in .safetensors")
+    folder = next(p for p in (out.parent.absolute(), *out.parent.absolute().parents) if p.exists())
+    if not folder.is_dir():
+        raise ValueError(f"--out {out} cannot be written: {folder} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out {out} cannot be written: no new file can be made in {folder} "
+                         f"({exc.strerror or exc})") from None
+
+
 def cmd_train(args: argparse.Namespace) -> dict:
     spec = dataset_spec(args.dataset)
     channels, height, width = spec.image_shape
@@ -128,11 +159,14 @@ def cmd_train(args: argparse.Namespace) -> dict:
     )
     tcfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
-        seed=args.seed, device=args.device,
+        kl_warmup=args.kl_warmup, ema=args.ema, seed=args.seed, device=args.device,
     )
+    if args.out is not None and not args.out.strip():
+        raise ValueError("--out is empty: give a file name ending in .safetensors")
     out = Path(args.out) if args.out else user_dir() / f"{args.dataset}-{args.model}-{args.arch}-{args.latent_dim}.safetensors"
     if out.suffix != ".safetensors":
         raise ValueError(f"--out must end in .safetensors: {out}")
+    _check_writable(out)  # before the data is read and the training done, not after
     device = pick_device(args.device)
     train = load_split(args.dataset, "train", root=args.data_dir, device=device, limit=args.limit)
     test = load_split(args.dataset, "test", root=args.data_dir, device=device, limit=args.test_limit)
@@ -218,7 +252,8 @@ def cmd_list(args: argparse.Namespace) -> dict:
         })
     for r in rows:
         elbo = f"{r['neg_elbo']:.2f}" if isinstance(r["neg_elbo"], (int, float)) else "-"
-        print(f"{r['name']:<28} {r['kind']:<4} {r['arch']:<5} z={r['latent_dim']:<4} {str(r['dataset']):<14} -ELBO={elbo}")
+        print(f"{shown(r['name']):<28} {r['kind']:<4} {r['arch']:<5} z={r['latent_dim']:<4} "
+              f"{shown(str(r['dataset'])):<14} -ELBO={elbo}")  # (name and data set come from the file)
     for p in problems:
         print(f"skipped: {p}", file=sys.stderr)
     return {"checkpoints": rows, "skipped": problems}

@@ -17,24 +17,42 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 MAX_LATENT_DIM = 256
 MAX_BETA = 1000.0
 MAX_SIDE = 256  # the largest image side a model may be built for (keeps layers a sane size)
+MAX_LAYERS = 8  # hidden layers (mlp) or convolutions (conv); the shipped models have 2
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """A value for an error message, cut to `limit` characters: values may come from a hostile file."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
+        raise ValueError(f"{name} must be a whole number, got {shown(value)}")
     if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+        raise ValueError(f"{name} must be between {low} and {high}, got {shown(value)}")
 
 
 def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}")
+        raise ValueError(f"{name} must be a number, got {shown(value)}")
+    if isinstance(value, float) and not math.isfinite(value):  # (ints are finite, and may be too
+        raise ValueError(f"{name} must be a finite number, got {value}")  # long for a float)
     too_low = value <= low if low_open else value < low
     if too_low or value > high:
         bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must be in {bracket}{low:g}, {high:g}], got {value:g}")
+        raise ValueError(f"{name} must be in {bracket}{low:g}, {high:g}], got {shown(value)}")
+
+
+def _check_widths(name: str, values: Any, high: int) -> tuple[int, ...]:
+    """A list of 1 to MAX_LAYERS layer sizes, each between 1 and `high`, as a tuple."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+        raise ValueError(f"{name} must be a list of layer sizes, got {shown(values)}")
+    if not 1 <= len(values) <= MAX_LAYERS:
+        raise ValueError(f"{name} must list 1 to {MAX_LAYERS} layer sizes, got {len(values)}")
+    for size in values:
+        _check_int(name, size, 1, high)
+    return tuple(values)
 
 
 @dataclass(frozen=True)
@@ -55,13 +73,13 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         # JSON round trips turn tuples into lists; store tuples so the config stays hashable.
-        object.__setattr__(self, "hidden", tuple(self.hidden))
-        object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
+        object.__setattr__(self, "hidden", _check_widths("hidden", self.hidden, 4096))
+        object.__setattr__(self, "conv_channels", _check_widths("conv channels", self.conv_channels, 512))
         if self.arch not in ARCHS:
-            raise ValueError(f"unknown architecture {self.arch!r}; expected one of {', '.join(ARCHS)}")
+            raise ValueError(f"unknown architecture {shown(self.arch)!r}; expected one of {', '.join(ARCHS)}")
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(
-                f"unknown likelihood {self.likelihood!r}; expected one of {', '.join(LIKELIHOODS)}"
+                f"unknown likelihood {shown(self.likelihood)!r}; expected one of {', '.join(LIKELIHOODS)}"
             )
         _check_int("latent size", self.latent_dim, 1, MAX_LATENT_DIM)
         _check_int("channels", self.channels, 1, 4)
@@ -69,12 +87,6 @@ class ModelConfig:
         _check_int("width", self.width, 1, MAX_SIDE)
         _check_float("beta", self.beta, 0.0, MAX_BETA)
         _check_float("sigma", self.sigma, 0.0, 100.0, low_open=True)
-        for width in self.hidden:
-            _check_int("hidden width", width, 1, 4096)
-        if not self.hidden:
-            raise ValueError("hidden must name at least one layer width")
-        for ch in self.conv_channels:
-            _check_int("conv channels", ch, 1, 512)
         _check_int("conv hidden", self.conv_hidden, 1, 4096)
         if self.arch == "conv":
             factor = 2 ** len(self.conv_channels)
@@ -104,7 +116,7 @@ class ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown model config field(s): {', '.join(unknown)}")
+            raise ValueError(f"unknown model config field(s): {', '.join(shown(k) for k in unknown[:5])}")
         return cls(**data)
 
 
@@ -120,6 +132,10 @@ class TrainConfig:
     device: str = "auto"  # "auto" picks CUDA, then Apple MPS, then the CPU
     log_every: int = 50  # steps between callbacks (and NaN checks, which force a device sync)
     grad_clip: float = 0.0  # max gradient norm; 0 turns clipping off
+    kl_warmup: float = 0.0  # epochs over which the KL weight ramps from 0 up to beta (VAE only):
+    # early on the decoder learns to use the code before the KL term can switch latent units off
+    ema: float = 0.0  # decay of an exponential moving average of the weights (e.g. 0.999); the
+    # average is what gets evaluated and kept, which smooths the last steps' noise. 0 turns it off
     eval_batch_size: int = 1000
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
 
@@ -132,6 +148,10 @@ class TrainConfig:
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_int("log every", self.log_every, 1, 1_000_000)
         _check_float("grad clip", self.grad_clip, 0.0, 1e6)
+        _check_float("kl warm-up", self.kl_warmup, 0.0, 10_000.0)
+        _check_float("ema decay", self.ema, 0.0, 1.0)
+        if self.ema == 1.0:
+            raise ValueError("ema decay must be below 1 (1 would never move the average)")
         _check_int("eval batch size", self.eval_batch_size, 1, 1_000_000)
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,9 +5,11 @@ already on the device the model trains on, so the trainer draws batches by index
 never runs a per-image Python transform.
 
 - `mnist`, `fashion-mnist`, `kmnist` come through `torchvision.datasets` from a data folder:
-  `VAEVIZ_DATA_DIR` if set, else `data/` in the project. Missing files are downloaded into a
-  temporary folder and moved into place only when complete, so a failed download leaves nothing
-  half-written; with no network it fails with one message naming the folder and the files.
+  `VAEVIZ_DATA_DIR` if set, else `data/` in the project. The IDX files there (plain or `.gz`) are
+  read with numpy; only the asked-for split's two files are needed. Missing files are downloaded
+  into a temporary folder and moved into place only when complete, so a failed download leaves
+  nothing half-written (not even a data folder it created). A missing folder, no network, or a
+  truncated, mislabelled or damaged file is one `DataUnavailable` naming the folder and the file.
 - `digits` is scikit-learn's bundled 8x8 handwritten digits, scaled to 28x28 as MNIST was made
   (fit in 20x20, centre in 28x28). It needs no network at all.
 - `circle` is the synthetic 2-D data of the lecture notes: points on a noisy circle, stored as
@@ -16,10 +18,15 @@ never runs a per-image Python transform.
 
 from __future__ import annotations
 
+import gzip
+import io
 import math
 import os
+import re
 import shutil
 import tempfile
+import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -69,76 +76,161 @@ _IDX_FILES = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
+MAX_IDX_BYTES = 256 * 1024 * 1024  # MNIST's largest file is 47 MB; a bigger one is not an MNIST file
+# A download that failed is not tried again for this long: a page asks for its data on every
+# rerun, and without a network each attempt costs seconds (minutes behind a firewall that drops
+# packets), so a slider would hang. Files put in place meanwhile are used at once.
+DOWNLOAD_RETRY_S = 300.0
+_failed_downloads: dict[str, tuple[float, str]] = {}  # raw folder -> (monotonic time, message)
 
 
-def _torchvision_loader(class_name: str) -> Callable[[str, Path], tuple[torch.Tensor, torch.Tensor]]:
+def _split_files(split: str) -> tuple[str, str]:
+    prefix = "train" if split == "train" else "t10k"
+    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+
+
+def _idx_file(raw: Path, name: str) -> Path | None:
+    """The file for `name` in `raw`: as is, else gzip-compressed (`name.gz`, LeCun's own files)."""
+    for candidate in (raw / name, raw / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _torchvision_loader(
+    class_name: str, image_hw: tuple[int, int], n_classes: int
+) -> Callable[[str, Path], tuple[torch.Tensor, torch.Tensor]]:
     """A loader for one of torchvision's MNIST-like data sets (files in ROOT/<class_name>/raw).
 
-    torchvision fetches missing files; files already there are parsed directly (the IDX format
-    is a few lines of numpy), which spares the app importing torchvision at start-up.
+    Files already there (plain or `.gz`) are parsed directly (the IDX format is a few lines of
+    numpy), which spares the app importing torchvision at start-up; only the asked-for split's two
+    files are needed, so a folder with just the test files serves every page but the Trainer.
+    torchvision fetches missing files. Every way the files can be wrong is one `DataUnavailable`
+    naming the folder and the file.
     """
 
     def load(split: str, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
         raw = root / class_name / "raw"
-        if not all((raw / f).is_file() for f in _IDX_FILES):
-            import torchvision.datasets as tvd
-
-            _download_atomically(getattr(tvd, class_name), class_name, root)
-        prefix = "train" if split == "train" else "t10k"
+        names = _split_files(split)
+        if any(_idx_file(raw, n) is None for n in names):
+            _download_atomically(class_name, root)
+        images_path, labels_path = (_idx_file(raw, n) for n in names)
+        if images_path is None or labels_path is None:  # a download that "worked" but left no files
+            raise DataUnavailable(f"{class_name}: {', '.join(names)} are still missing from {raw} after downloading")
+        what = f"the {class_name} {split} files in {raw}"
         try:
-            images = read_idx(raw / f"{prefix}-images-idx3-ubyte", ndim=3)
-            labels = read_idx(raw / f"{prefix}-labels-idx1-ubyte", ndim=1)
+            images = read_idx(images_path, ndim=3)
+            labels = read_idx(labels_path, ndim=1)
         except (OSError, ValueError) as exc:
             raise DataUnavailable(
-                f"the {class_name} files in {raw} could not be read ({exc}); delete them to "
-                "download fresh copies"
+                f"{what} could not be read: {exc}. Replace them with good copies (or delete them, "
+                "and the app downloads fresh ones where it has a network)."
             ) from None
-        if len(images) != len(labels) or len(images) == 0:
-            raise DataUnavailable(f"the {class_name} files in {raw} are corrupt (images and labels disagree)")
+        problem = None
+        if len(images) == 0:
+            problem = f"{images_path.name} holds no images"
+        elif len(images) != len(labels):
+            problem = (f"{images_path.name} holds {len(images):,} images but {labels_path.name} "
+                       f"{len(labels):,} labels")
+        elif images.shape[1:] != image_hw:
+            problem = (f"{images_path.name} holds {images.shape[1]}x{images.shape[2]} images; "
+                       f"{class_name} images are {image_hw[0]}x{image_hw[1]}")
+        elif labels.max() >= n_classes:
+            problem = f"{labels_path.name} holds the label {int(labels.max())}; {class_name} has {n_classes} classes"
+        if problem:
+            raise DataUnavailable(f"{what} are corrupt: {problem}. Replace them with good copies.")
         return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
 
     return load
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
-    """Read an unsigned-byte IDX file (LeCun's MNIST format): magic, sizes, then the bytes."""
-    data = path.read_bytes()
+    """Read an unsigned-byte IDX file (LeCun's MNIST format): magic, sizes, then the bytes.
+
+    A gzip-compressed file (`.gz`, or a plain name holding gzip data) is decompressed first. Any
+    malformation is a ValueError naming the file and what is wrong with it.
+    """
+    with open(path, "rb") as f:
+        data = f.read(MAX_IDX_BYTES + 1)
+    if data[:2] == b"\x1f\x8b":  # gzip's magic number
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+                data = gz.read(MAX_IDX_BYTES + 1)
+        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+            raise ValueError(f"{path.name} is a damaged gzip file ({exc})") from None
+    if len(data) > MAX_IDX_BYTES:
+        raise ValueError(f"{path.name} is larger than {MAX_IDX_BYTES // 2**20} MB: not an MNIST-like IDX file")
     if len(data) < 4 + 4 * ndim or data[:3] != b"\x00\x00\x08" or data[3] != ndim:
-        raise ValueError(f"{path.name} is not an IDX file of {ndim} dimension(s)")
+        raise ValueError(f"{path.name} is not an IDX file of {ndim} dimension(s) (its first bytes are wrong)")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     body = data[4 + 4 * ndim :]
     if len(body) != math.prod(shape):
-        raise ValueError(f"{path.name} is truncated or padded: {len(body)} bytes for shape {shape}")
+        raise ValueError(
+            f"{path.name} is truncated or padded: its header promises {math.prod(shape):,} bytes "
+            f"(shape {shape}) but {len(body):,} follow"
+        )
     return np.frombuffer(body, dtype=np.uint8).reshape(shape).copy()
 
 
-def _download_atomically(cls: type, class_name: str, root: Path) -> None:
-    """Download into a temporary folder beside the target; move the files in only when complete."""
+def _download_atomically(class_name: str, root: Path) -> None:
+    """Download into a temporary folder beside the target; move the files in only when complete.
+
+    On failure nothing is left behind, not even a data folder this call created, and the reason
+    is remembered for `DOWNLOAD_RETRY_S` so the next request fails at once.
+    """
     raw = root / class_name / "raw"
-    expected = ", ".join(_IDX_FILES)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
-    except OSError as exc:
-        raise DataUnavailable(
-            f"{class_name} is not in {raw} and the folder cannot be written ({exc.strerror}); "
-            f"expected the files {expected}"
-        ) from None
+    key = str(raw.resolve())
+    failed = _failed_downloads.get(key)
+    if failed is not None and time.monotonic() - failed[0] < DOWNLOAD_RETRY_S:
+        raise DataUnavailable(failed[1])
+    where = (f"the data folder {root} does not exist" if not root.exists()
+             else f"{class_name} is not in {raw}")
+    expected = (f"Put the files {', '.join(_IDX_FILES)} (or their .gz) in {raw}, or set VAEVIZ_DATA_DIR "
+                f"to a folder that has {class_name}/raw/ with them.")
+    created = _missing_parents(root)
     try:
         try:
+            root.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
+        except OSError as exc:
+            raise DataUnavailable(
+                f"{where}, and it cannot be downloaded because the folder cannot be written "
+                f"({exc.strerror or exc}). {expected}"
+            ) from None
+        try:
+            import torchvision.datasets as tvd
+
+            cls = getattr(tvd, class_name)
             cls(str(tmp), train=True, download=True)
             cls(str(tmp), train=False, download=True)
+            raw.mkdir(parents=True, exist_ok=True)
+            for name in _IDX_FILES:
+                os.replace(tmp / class_name / "raw" / name, raw / name)
         except Exception as exc:  # URLError, RuntimeError, socket errors ...
-            raise DataUnavailable(
-                f"{class_name} is not in {raw} and could not be downloaded ({type(exc).__name__}). "
-                f"Put the files {expected} there, or set VAEVIZ_DATA_DIR to a folder that has "
-                f"{class_name}/raw/ with them."
-            ) from None
-        raw.mkdir(parents=True, exist_ok=True)
-        for name in _IDX_FILES:
-            os.replace(tmp / class_name / "raw" / name, raw / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            # torchvision's error lists every mirror it tried; its last line is the last reason
+            reason = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+            reason = re.sub(r"^<urlopen error (.*)>$", r"\1", reason)
+            raise DataUnavailable(f"{where}, and it could not be downloaded ({reason}). {expected}") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except DataUnavailable as exc:
+        for folder in created:  # deepest first; a folder someone else filled meanwhile stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        _failed_downloads[key] = (time.monotonic(), str(exc))
+        raise
+    _failed_downloads.pop(key, None)
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    """The folders that `folder.mkdir(parents=True)` would create, deepest first."""
+    missing = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 # --- offline data sets ------------------------------------------------------------------------
@@ -177,13 +269,15 @@ DIGIT_CLASSES = tuple(str(i) for i in range(10))
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
-        DatasetSpec("mnist", "MNIST digits", DIGIT_CLASSES, (1, 28, 28), _torchvision_loader("MNIST"), True),
+        DatasetSpec(
+            "mnist", "MNIST digits", DIGIT_CLASSES, (1, 28, 28), _torchvision_loader("MNIST", (28, 28), 10), True
+        ),
         DatasetSpec(
             "fashion-mnist",
             "Fashion-MNIST",
             ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"),
             (1, 28, 28),
-            _torchvision_loader("FashionMNIST"),
+            _torchvision_loader("FashionMNIST", (28, 28), 10),
             True,
         ),
         DatasetSpec(
@@ -191,7 +285,7 @@ DATASETS: dict[str, DatasetSpec] = {
             "Kuzushiji-MNIST",
             ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
             (1, 28, 28),
-            _torchvision_loader("KMNIST"),
+            _torchvision_loader("KMNIST", (28, 28), 10),
             True,
         ),
         DatasetSpec("digits", "scikit-learn digits (offline)", DIGIT_CLASSES, (1, 28, 28), _load_digits, False),

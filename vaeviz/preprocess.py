@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from typing import Callable
 
 import numpy as np
@@ -64,8 +65,9 @@ def open_image(data: bytes, *, max_pixels: int = 40_000_000) -> Image.Image:
         raise BadImage("The file is empty (0 bytes). Please choose a picture of a digit.")
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # (the warning if made an error)
-        raise BadImage(_too_large_message(None, max_pixels)) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # (the warning if made an error)
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))  # PIL: "Image size (900000000 pixels) exceeds ..."
+        raise BadImage(_too_large_message(int(claimed[1]) if claimed else None, max_pixels)) from None
     except UnidentifiedImageError:
         raise BadImage(_unaccepted_format_message(data, accepted)) from None
     except Exception as exc:  # damaged headers raise assorted types (SyntaxError, struct.error, ...)
@@ -95,8 +97,12 @@ def _reason(exc: BaseException) -> str:
     return text[:120]
 
 
-def _too_large_message(size: tuple[int, int] | None, max_pixels: int) -> str:
-    claimed = f"{size[0]}x{size[1]} pixels" if size else "too many pixels"
+def _too_large_message(size: tuple[int, int] | int | None, max_pixels: int) -> str:
+    """Say how large it claims to be: width x height, or a pixel count (all PIL tells for the largest)."""
+    if isinstance(size, tuple):
+        claimed = f"{size[0]}x{size[1]} pixels"
+    else:
+        claimed = f"{size / 1e6:,.0f} million pixels" if size else "too many pixels"
     return (
         f"The image is too large ({claimed}); the limit is {max_pixels / 1e6:g} million pixels. "
         "Please resize it or crop it to the digit."
@@ -164,7 +170,7 @@ def ink_map(image: Image.Image) -> np.ndarray:
 
 def _work_copy(image: Image.Image) -> Image.Image:
     """The first frame, upright, as L/LA/RGB/RGBA (8-bit) or F (deeper), at most ~WORK_SIDE a side."""
-    if getattr(image, "n_frames", 1) > 1 and image.tell() != 0:
+    if image.tell() != 0:  # on another frame (n_frames is not asked: it walks a whole GIF)
         frame_now = image.tell()
         image.seek(0)
         first = image.copy()

@@ -444,6 +444,12 @@ class TrainingJob:
                 recon = model.decode(model.encode(ctx.holdout)[0]).float().cpu().numpy()
         finally:
             model.train(was_training)
+        ctx.last_snapshot = time.perf_counter()
+        if not all(np.isfinite(a).all() for a in (samples, codes, recon) if a is not None):
+            # Weights on their way to diverging (the trainer's guard stops the run at its next
+            # check, or has restored weights that still overflow): keep the last pictures. A NaN
+            # code would also make the map's PCA raise and turn a divergence into a failed run.
+            return
         visuals: dict = {"epoch": epoch}
         if ctx.is_image:
             visuals["samples"] = latent.to_uint8(latent.mosaic(_hw(samples), cols=8))
@@ -459,7 +465,6 @@ class TrainingJob:
         visuals.update(_map_coords(codes))
         visuals["map_labels"] = ctx.map_labels
         visuals["map_classes"] = ctx.classes
-        ctx.last_snapshot = time.perf_counter()
         with self._lock:
             visuals["version"] = self._visuals.get("version", 0) + 1
             self._visuals = visuals

@@ -9,13 +9,16 @@ existing one; only files in `user_dir()` can be deleted (shipped checkpoints nev
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 
 from ..checkpoint import SHIPPED_DIR, SUFFIX, save_checkpoint, user_dir
+from ..checkpoint import checkpoint_bytes as file_bytes
+from ..config import shown
 from ..models import Autoencoder
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
+# Names Windows gives to devices: a file called CON.safetensors cannot be made there (or copied there).
+WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10))}
 SAVED_META_KEYS = ("dataset", "train_config", "metrics", "history", "dataset_info", "created")
 
 
@@ -28,9 +31,11 @@ def check_name(name: str) -> str:
         name = name[: -len(SUFFIX)]
     if not NAME_PATTERN.fullmatch(name):
         raise ValueError(
-            f"{name!r} is not a usable name: use letters, digits, '-' and '_' only (no spaces, dots or "
+            f"{shown(name)!r} is not a usable name: use letters, digits, '-' and '_' only (no spaces, dots or "
             "slashes), starting with a letter or digit, at most 80 characters"
         )
+    if name.upper() in WINDOWS_DEVICES:
+        raise ValueError(f"{name!r} is not a usable name: Windows keeps it for a device; choose another")
     return name
 
 
@@ -55,16 +60,18 @@ def save_model(model: Autoencoder, name: str, folder: Path | None = None) -> Pat
     cannot be written (read-only, full disk).
     """
     path = target_path(name, folder)
+    taken = FileExistsError(f"a checkpoint called {path.stem} already exists in {path.parent}; choose another name")
     if path.exists():
-        raise FileExistsError(f"a checkpoint called {path.stem} already exists in {path.parent}; choose another name")
-    return save_checkpoint(model, path, saved_meta(model))
+        raise taken
+    try:  # overwrite=False also closes the race with a save of the same name in another session
+        return save_checkpoint(model, path, saved_meta(model), overwrite=False)
+    except FileExistsError:
+        raise taken from None
 
 
 def checkpoint_bytes(model: Autoencoder) -> bytes:
-    """The `.safetensors` file of an in-memory model (for a download), via a temporary folder."""
-    with tempfile.TemporaryDirectory(prefix="vaeviz-") as tmp:
-        path = save_checkpoint(model, Path(tmp) / f"model{SUFFIX}", saved_meta(model))
-        return path.read_bytes()
+    """The `.safetensors` file of an in-memory model (for a download), made in memory."""
+    return file_bytes(model, saved_meta(model))
 
 
 def is_user_file(path: str | Path) -> bool:
