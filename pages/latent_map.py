@@ -101,8 +101,9 @@ def pad_frame(ref: ModelRef, mu: np.ndarray, labels: np.ndarray, classes: tuple[
     return frame, proj.mean, note
 
 
-def _let_go(key: str, released: Released) -> None:
-    st.session_state[f"received::{key}"] = released
+def _let_go(model_key: str, pad_key: str, released: Released) -> None:
+    # One release kept per model (named with its key, so forgetting the model clears it too).
+    st.session_state[f"received::{model_key}"] = (pad_key, released)
 
 
 @st.fragment
@@ -131,9 +132,10 @@ def live_map_panel(refs: list[ModelRef], method: str, comps: tuple[int, int], n_
     frame, start, note = pad_frame(ref, mu, labels, split.classes, method, comps, used)
     # One pad per model and axes. _let_go runs in the callback phase: a release is here on the run it causes.
     key = live_key("map", ref.key, method, str(comps))
-    released: Released | None = st.session_state.get(f"received::{key}")
+    kept_key, released = st.session_state.get(f"received::{ref.key}", (None, None))
+    released = released if kept_key == key else None
     live_pad(live, released.z if released is not None else start, frame, note=note, pad_px=460, image_px=280,
-             key=key, on_release=partial(_let_go, key))
+             key=key, on_release=partial(_let_go, ref.key, key))
     with st.container(key="map_live_received"):
         if released is None:
             st.caption("Let go anywhere on the pad: Python receives the code and shows the test images nearest to it.")

@@ -14,6 +14,9 @@ import numpy as np
 import streamlit as st
 
 from vaeviz import latent, training_plots
+# The live pictures change every second; as data: URIs they need no media file the browser could
+# ask for after the next poll has replaced it (a lagging browser got 404s under load).
+from vaeviz.plots import png_data_uri as inline_png
 from vaeviz.checkpoint import user_dir
 from vaeviz.data import DATASETS
 from vaeviz.train import pick_device
@@ -200,14 +203,14 @@ def _figures(view: JobView) -> None:
     with left:
         if vis.get("samples") is not None:
             st.markdown("**Samples from the prior** z ~ N(0, I), decoded" + (" (an AE was not trained for this)" if kind == "ae" else ""))
-            st.image(latent.enlarge(vis["samples"], 2), output_format="PNG")
+            st.image(inline_png(latent.enlarge(vis["samples"], 2)))
         elif vis.get("sample_points") is not None:
             st.markdown("**Samples from the prior**, decoded to points")
             st.plotly_chart(training_plots.point_samples(vis["sample_points"]), key="trainer_point_samples")
     with right:
         if vis.get("holdout") is not None:
             st.markdown("**One test image per class** (top) **and its reconstruction** (bottom)")
-            st.image(latent.enlarge(vis["holdout"], 3), output_format="PNG")
+            st.image(inline_png(latent.enlarge(vis["holdout"], 3)))
 
 
 def _sweep_results(view: JobView) -> None:
@@ -227,7 +230,7 @@ def _sweep_results(view: JobView) -> None:
             with cols[i % 3]:
                 if r.samples is not None:
                     side = 4 * 29 - 1  # the top-left 4 x 4 of the 8 x 8 grid (28 px images, 1 px gaps)
-                    st.image(latent.enlarge(r.samples[:side, :side], 2), output_format="PNG")
+                    st.image(inline_png(latent.enlarge(r.samples[:side, :side], 2)))
                 st.caption(f"β = {r.spec.beta:g} · KL {r.metrics['kl']:.1f} · recon {r.metrics['recon']:.1f} · "
                            f"{r.metrics['active_units']} active")
     rows = [{"β": r.spec.beta, "reconstruction": r.metrics["recon"], "KL": r.metrics["kl"],

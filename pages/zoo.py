@@ -19,6 +19,7 @@ from vaeviz import latent, training_plots
 from vaeviz.checkpoint import checkpoint_summary, find_checkpoints, read_checkpoint_bytes, user_dir
 from vaeviz.data import class_exemplars
 from vaeviz.ui import store
+from vaeviz.ui.inputs import plain
 from vaeviz.ui.models import ModelRef, forget_session_model, get_model, known_models, register_upload, test_data
 from vaeviz.ui.sidebar import Selection, selected
 
@@ -235,13 +236,13 @@ def upload_panel() -> None:
     try:
         key, new = register_upload(file.name, file.getvalue())
     except ValueError as exc:
-        st.error(f"{file.name} was not loaded and nothing was kept: {exc}", icon=":material/error:")
+        st.error(plain(f"{file.name} was not loaded and nothing was kept: {exc}"), icon=":material/error:")
         return
     if not new:
-        st.caption(f"{file.name} is loaded: it is in the table and the sidebar as an uploaded model.")
+        st.caption(plain(f"{file.name} is loaded: it is in the table and the sidebar as an uploaded model."))
         return
     st.session_state[DETAILS] = key
-    st.session_state[NOTICE] = ("success", f"Loaded {file.name}: its details are below; save it to keep it.")
+    st.session_state[NOTICE] = ("success", plain(f"Loaded {file.name}: its details are below; save it to keep it."))
     st.rerun()
 
 

@@ -6,6 +6,7 @@ runs it, and checks nothing raised: the start every page test needs.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -21,3 +22,8 @@ def open_app(page: str | None = None, *, timeout: float = 120) -> AppTest:
         at.run()
     assert not at.exception, at.exception
     return at
+
+
+def shown(text: str) -> str:
+    """A message as a person reads it: the app escapes Markdown in messages quoting file names."""
+    return re.sub(r"\\(.)", r"\1", text)

@@ -41,6 +41,7 @@ from safetensors.torch import save as st_save
 from vaeviz import checkpoint
 from vaeviz.checkpoint import FORMAT, SHIPPED_DIR
 
+from .apptest import shown
 from .test_checkpoint import _header, _WritesAFile
 from .test_preprocess import bomb_png, encoded, glyph, noisy_picture
 
@@ -530,7 +531,7 @@ def page_outcome(at, done: Callable[[object], bool], success: str) -> Outcome:
     if at.exception:
         return Outcome(CRASHED, "; ".join(str(e.value) for e in at.exception)[:300])
     if at.error:
-        return Outcome(REFUSED, at.error[0].value)
+        return Outcome(REFUSED, shown(at.error[0].value))
     if done(at):
         return Outcome(HANDLED, success)
     return Outcome(CRASHED, "no message and no result: the input vanished")
@@ -575,7 +576,7 @@ def sidebar_upload(page: Page, name: str, data: bytes) -> Outcome:
     at = page.upload("sidebar_upload", name, data)
     if at.exception:
         return Outcome(CRASHED, "; ".join(str(e.value) for e in at.exception)[:300])
-    refused = [e.value for e in at.error if e.value.startswith(f"Could not use {name}")]
+    refused = [shown(e.value) for e in at.error if shown(e.value).startswith("Not loaded: ")]
     if refused:
         return Outcome(REFUSED, refused[0])
     box = at.selectbox(key="model_key")

@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from vaeviz.checkpoint import SHIPPED_DIR, find_checkpoints
 
+from .apptest import shown
 from .conftest import ROOT
 
 EXPLORER_PAGES = ["pages/explorer.py", "pages/latent_map.py", "pages/interpolate.py", "pages/draw.py"]
@@ -156,9 +157,9 @@ def test_sidebar_upload_checks_the_file_and_selects_the_model(app):
     at = app()
     bad = at.file_uploader(key="sidebar_upload").set_value(("evil.safetensors", b"\x80\x04not a checkpoint", "application/octet-stream"))
     bad.run()
-    assert not at.exception and any("Could not use evil.safetensors" in e.value for e in at.error)
+    assert not at.exception and any("Not loaded: evil.safetensors" in shown(e.value) for e in at.error)
     good = (ROOT / "checkpoints" / "mnist-ae-mlp-2.safetensors").read_bytes()
     at.file_uploader(key="sidebar_upload").set_value(("mine.safetensors", good, "application/octet-stream")).run()
     assert not at.exception
-    assert any("Loaded mine.safetensors" in s.value for s in at.success)
+    assert any("Loaded mine.safetensors" in shown(s.value) for s in at.success)
     assert at.selectbox(key="model_key").value.startswith("upload:")

@@ -7,6 +7,8 @@ never written to disk.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import streamlit as st
 import torch
@@ -17,6 +19,13 @@ from ..preprocess import BadImage, open_image, to_mnist
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
 CANVAS_PX = 280  # 10x MNIST's 28: big enough to draw with a mouse or a finger
 MAX_UPLOAD_MB = 20
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def plain(text: str) -> str:
+    """`text` with Markdown's special characters escaped, for messages that quote what a person
+    typed or uploaded: a file called `[x](http://…).png` is shown as its name, not as a link."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def drawn_digit(key: str, *, size: int = CANVAS_PX) -> torch.Tensor | None:
@@ -47,7 +56,7 @@ def uploaded_digit(key: str, label: str = "Upload a picture of a digit") -> torc
     try:
         return to_mnist(open_image(file.getvalue()))
     except BadImage as exc:
-        st.error(f"{file.name}: {exc}")
+        st.error(plain(f"{file.name}: {exc}"))
         return None
 
 

@@ -35,6 +35,10 @@ from .models import ModelRef, get_model
 # `vaeviz.ui.live_decoder` stays this module.
 ASSET_DIR = Path(__file__).with_name("live_decoder")
 SENT = "vaeviz_live_sent"  # session_state: hashes of the blobs this session's page already holds
+# Hashes remembered per session, newest last. The page keeps only its 12 latest blobs anyway
+# (MAX_CACHED in component.js) and asks again for any it lacks; this bounds the session's record
+# (every pad and every model adds hashes) without ever making the page go without.
+MAX_SENT = 64
 
 
 def component_js() -> str:
@@ -170,19 +174,31 @@ def _on_release(key: str, callback: Callable[[Released], None] | None) -> None:
         callback(released)
 
 
+def _sent() -> dict[str, None]:
+    """This session's record of sent hashes: an insertion-ordered dict used as a bounded set."""
+    sent = st.session_state.get(SENT)
+    if not isinstance(sent, dict):
+        sent = st.session_state[SENT] = {}
+    return sent
+
+
 def _on_missing(key: str) -> None:
     """The page lacks some blobs (a reload, a lost message): send them again on this run."""
     missing = (st.session_state.get(key) or {}).get("missing") or []
-    sent = st.session_state.setdefault(SENT, set())
+    sent = _sent()
     for digest in missing:
-        sent.discard(digest)
+        sent.pop(digest, None)
 
 
 def _mount(data: dict, blobs: dict[str, str], *, key: str, on_release: Callable[[Released], None] | None,
            height: int | str = "content") -> Released | None:
-    sent = st.session_state.setdefault(SENT, set())
+    sent = _sent()
     data["blobs"] = {h: b for h, b in blobs.items() if h not in sent}
-    sent.update(blobs)
+    for digest in blobs:
+        sent.pop(digest, None)
+        sent[digest] = None  # newest last
+    while len(sent) > MAX_SENT:
+        del sent[next(iter(sent))]
     result = _COMPONENT(key=key, data=data, height=height,
                         on_release_change=partial(_on_release, key, on_release),
                         on_missing_change=partial(_on_missing, key))

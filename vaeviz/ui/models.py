@@ -6,6 +6,12 @@ once per (path, modification time) and shared by every session through `st.cache
 are read-only here. Session and uploaded models live in `st.session_state` and are seen by that
 session only. Encodings and projections are numpy arrays cached with `st.cache_data` under the
 model's key.
+
+Everything held is bounded, so many users and many distinct uploads cannot grow the server without
+limit: every cache has `max_entries` (the encodings also a byte budget), and a session keeps at most
+`SESSION_LIMITS[source]` in-memory models of each source, letting the oldest go (never the model or
+partner currently selected). `tests/test_caches.py` checks the bounds; `bench/upload_memory.py`
+measures the server's memory over hundreds of uploads.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas  # noqa: F401 - imported here, once, before any page draws a plot: see below
 import streamlit as st
 import torch
 
@@ -24,7 +31,20 @@ from ..checkpoint import SHIPPED_DIR, checkpoint_summary, find_checkpoints, load
 from ..data import DataUnavailable, Split, load_split
 from ..models import Autoencoder
 
-SESSION_MODELS = "vaeviz_session_models"  # session_state: key -> (ModelRef, model)
+# Plotly checks its inputs against pandas with `sys.modules.get("pandas")`, never importing it. So
+# while one session's page imports pandas for the first time (st.dataframe does, lazily), another
+# session building a figure finds the half-imported module and fails ("partially initialized module
+# 'pandas' has no attribute 'Series"): seen with ten sessions in bench/load_test.py. Every page
+# imports this module first, and Python makes a second importer wait until a module has finished,
+# so importing pandas above means no script ever sees it half done.
+
+SESSION_MODELS = "vaeviz_session_models"  # session_state: key -> (ModelRef, model), oldest first
+# In-memory models one session keeps, per source. An upload costs what its file does (up to 64 MB)
+# and a person can upload any number, so uploads are kept few; trained models take minutes each and
+# a sweep makes up to 12, so they get more room. Saving a model to the user folder keeps it for good.
+SESSION_LIMITS = {"upload": 8, "session": 32}
+UPLOADS_SEEN = "vaeviz_uploads_seen"  # session_state: digest -> model key of the uploads still held
+LET_GO = "vaeviz_models_let_go"  # session_state: labels of the models the last registration let go
 FALLBACK_DATASET = "digits"  # offline stand-in for MNIST-like data when the files are missing
 MAP_POINTS = 5000  # encoded test images drawn on maps
 
@@ -72,17 +92,53 @@ def known_models() -> list[ModelRef]:
 
 
 def register_session_model(model: Autoencoder, label: str, source: str = "session") -> ModelRef:
-    """Make an in-memory model (trained or uploaded here) available to this session's pages."""
+    """Make an in-memory model (trained or uploaded here) available to this session's pages.
+
+    If the session then holds more than `SESSION_LIMITS[source]` models of that source, the oldest
+    ones that are not selected are let go; their labels go to `st.session_state[LET_GO]` for the
+    sidebar to mention.
+    """
     models = st.session_state.setdefault(SESSION_MODELS, {})
     key = f"{source}:{uuid.uuid4().hex[:12]}"
     ref = ModelRef(key, label, source, None, model.kind, model.cfg.arch, model.cfg.latent_dim,
                    model.meta.get("dataset") or "")
     models[key] = (ref, model)
+    let_go = _enforce_limit(source, keep={key})
+    if let_go:
+        st.session_state[LET_GO] = let_go
     return ref
 
 
+def _enforce_limit(source: str, keep: set[str]) -> list[str]:
+    """Forget the oldest models of `source` beyond its limit; returns their labels."""
+    limit = SESSION_LIMITS.get(source)
+    if limit is None:
+        return []
+    models = st.session_state.get(SESSION_MODELS, {})
+    keep = keep | {st.session_state.get("model_key"), st.session_state.get("partner_key")}
+    mine = [k for k, (ref, _) in models.items() if ref.source == source]  # dicts keep insertion order
+    let_go = []
+    for key in mine:
+        if len(mine) - len(let_go) <= limit:
+            break
+        if key not in keep:
+            let_go.append(models[key][0].label)
+            forget_session_model(key)
+    return let_go
+
+
 def forget_session_model(key: str) -> None:
+    """Drop a session model and everything this session keeps about it (codes, slider positions).
+
+    Pages key their per-model state by the model's key (`z::<key>`, `slider::<key>::<i>`, ...); the
+    key holds a random part, so any session_state key containing it belongs to this model.
+    """
     st.session_state.get(SESSION_MODELS, {}).pop(key, None)
+    seen = st.session_state.get(UPLOADS_SEEN, {})
+    for digest in [d for d, k in seen.items() if k == key]:
+        del seen[digest]  # so uploading the same file again registers it again
+    for name in [n for n in st.session_state.keys() if isinstance(n, str) and key in n]:
+        del st.session_state[name]
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -91,16 +147,17 @@ def _load_file(path: str, mtime_ns: int) -> Autoencoder:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def load_uploaded(digest: str, data: bytes, name: str) -> Autoencoder:
-    """Load uploaded checkpoint bytes (validated; nothing written to disk), cached by content."""
-    return load_checkpoint(data, name=name)
+def load_uploaded(digest: str, _data: bytes, name: str) -> Autoencoder:
+    """Load uploaded checkpoint bytes (validated; nothing written to disk), cached by content.
+
+    Keyed by the bytes' SHA-256 (`digest`), not the bytes themselves, which Streamlit would hash
+    again on every call. Shared by sessions that upload the same file: treat as read-only.
+    """
+    return load_checkpoint(_data, name=name)
 
 
 def upload_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-UPLOADS_SEEN = "vaeviz_uploads_seen"  # session_state: digest -> model key (avoid re-registering)
 
 
 def register_upload(name: str, data: bytes) -> tuple[str, bool]:
@@ -111,7 +168,7 @@ def register_upload(name: str, data: bytes) -> tuple[str, bool]:
     """
     digest = upload_digest(data)
     seen = st.session_state.setdefault(UPLOADS_SEEN, {})
-    if digest in seen:
+    if seen.get(digest) in st.session_state.get(SESSION_MODELS, {}):
         return seen[digest], False
     model = load_uploaded(digest, data, name)
     ref = register_session_model(model, f"{name.removesuffix('.safetensors')} (uploaded)", "upload")
@@ -155,7 +212,9 @@ def data_for(ref: ModelRef) -> tuple[Split, str, str | None]:
     return split, used, note
 
 
-@st.cache_data(max_entries=64, show_spinner="Encoding the test set ...")
+# Each entry is (n, D) float32 means and log-variances: 80 kB for a 2-D model, 640 kB for 16-D,
+# 10 MB at the largest latent size (256); the byte budget caps the worst case as well as the count.
+@st.cache_data(max_entries=64, max_size="256MB", show_spinner="Encoding the test set ...")
 def encodings(key: str, dataset: str, n: int, _model: Autoencoder, _images: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
     """(mu, logvar) of the first n test images under the model `key` names."""
     return latent.encode(_model, _images[:n])

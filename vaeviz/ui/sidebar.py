@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from ..train import pick_device
-from .models import ModelRef, get_model, known_models, register_upload
+from .models import LET_GO, SESSION_LIMITS, ModelRef, get_model, known_models, register_upload
+from .inputs import plain
 from .training_session import register_finished_models
 
 DEFAULT_MODEL = "mnist-vae-mlp-2"  # a 2-D VAE: its latent map needs no projection
@@ -50,11 +51,11 @@ def _on_upload() -> None:
     try:
         key, new = register_upload(file.name, file.getvalue())
     except ValueError as exc:
-        st.session_state[UPLOAD_NOTE] = ("error", f"Could not use {file.name}: {exc}")
+        st.session_state[UPLOAD_NOTE] = ("error", plain(f"Not loaded: {exc}"))  # exc names the file
         return
     if new:
         st.session_state["model_key"] = key
-        st.session_state[UPLOAD_NOTE] = ("success", f"Loaded {file.name}.")
+        st.session_state[UPLOAD_NOTE] = ("success", plain(f"Loaded {file.name}."))
 
 
 def _upload(container) -> None:
@@ -64,6 +65,16 @@ def _upload(container) -> None:
     note = st.session_state.pop(UPLOAD_NOTE, None)
     if note is not None:
         getattr(container, note[0])(note[1])
+
+
+def _let_go_note(container) -> None:
+    """Say which models the session let go to stay within its limits (models.SESSION_LIMITS)."""
+    let_go = st.session_state.pop(LET_GO, None)
+    if let_go:
+        container.info(f"This session keeps its {SESSION_LIMITS['upload']} latest uploads and "
+                       f"{SESSION_LIMITS['session']} latest trained models in memory, so it let go of "
+                       + ", ".join(let_go) + ". Save a model in the Model zoo to keep it.",
+                       icon=":material/info:")
 
 
 def sidebar() -> Selection:
@@ -98,6 +109,7 @@ def sidebar() -> Selection:
     side.caption(f"{facts}  \nData set: **{model.dataset or 'unknown'}** · Device: **{pick_device('auto')}** "
                  "(the app decodes on the CPU)")
     _upload(side.expander("Upload a checkpoint"))
+    _let_go_note(side)
     return Selection(model, partner)
 
 
