@@ -26,6 +26,18 @@ if __name__ == "__main__":  # a session's script run
     st.session_state["vaeviz_selection"] = sidebar()
     page.run()
 else:  # `streamlit run app.py` (or `uvicorn app:app`) serving the app
-    from vaeviz.ui.warmup import lifespan
+    import contextlib
+    import threading
+
+    def warm_up() -> None:
+        from vaeviz.ui.warmup import warm_imports  # `import vaeviz` is the slow part: in the thread
+
+        warm_imports()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        """Start the warm-up and serve at once: the server must not wait for it."""
+        threading.Thread(target=warm_up, name="vaeviz-warmup", daemon=True).start()
+        yield
 
     app = st.App("app.py", lifespan=lifespan)

@@ -2,18 +2,16 @@
 
 `streamlit run app.py` starts the web server at once, but the first script run only begins when a
 browser has loaded Streamlit's frontend and connected. That run used to begin by importing PyTorch
-(about 2 s on a laptop CPU), so the first page waited for it. `lifespan` is the app's start-up hook
-(see `app.py`): it starts a background thread that does those imports, and loads and runs the
-default model once, while the browser is busy with the frontend. The first run then finds them done.
+(about 2 s on a laptop CPU), so the first page waited for it. The app's start-up hook (`lifespan`
+in `app.py`) runs `warm_imports` in a background thread: it does those imports, and loads and runs
+a shipped model once, while the browser is busy with the frontend. The first run then finds them done.
 Nothing here touches Streamlit's session state or caches, so no session can see another's state.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
-import threading
 
 # What the first page needs, heaviest first. Importing a module twice is free; importing it from two
 # threads at once is safe (Python's import lock makes the second wait for the first).
@@ -39,16 +37,3 @@ def warm_imports() -> None:
                 model.decode(torch.zeros(1, model.cfg.latent_dim))
     except Exception:  # a warm-up must never stop the app; the first run will report any real error
         _log.warning("warm-up failed; the first page will load more slowly", exc_info=True)
-
-
-def start_warmup() -> threading.Thread:
-    thread = threading.Thread(target=warm_imports, name="vaeviz-warmup", daemon=True)
-    thread.start()
-    return thread
-
-
-@contextlib.asynccontextmanager
-async def lifespan(_app):
-    """`st.App`'s start-up hook: start the warm-up and serve at once (it never blocks the server)."""
-    start_warmup()
-    yield
