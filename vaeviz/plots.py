@@ -25,9 +25,11 @@ def label_colour(label: int) -> str:
 
 
 def png_data_uri(image: np.ndarray) -> str:
-    """A small greyscale image (H, W) in [0, 1] as a data: URI, for Plotly layout images."""
+    """A greyscale image (H, W) as a PNG data: URI: uint8 pixels as they are, floats in [0, 1]
+    scaled to 0..255. For Plotly layout images and pictures that must not become media files."""
+    pixels = image if image.dtype == np.uint8 else to_uint8(image)
     buf = io.BytesIO()
-    Image.fromarray(to_uint8(image)).save(buf, format="PNG")
+    Image.fromarray(pixels).save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
