@@ -425,20 +425,25 @@ def trained_here(at) -> list:
     return [(ref, model) for ref, model in at.session_state[SESSION_MODELS].values() if "trained here" in ref.label]
 
 
-def test_trainer_page_save_on_a_full_or_read_only_folder(page_fault, monkeypatch):
-    monkeypatch.setenv("VAEVIZ_USER_DIR", str(page_fault.folder))
-    at = trainer_page()
-    train_on_digits(at)
-    job = at.session_state["trainer_job"]
-    assert job.view().status == "done", job.view().message
-    at.text_input(key="trainer_save_name").set_value("after-the-fault")
-    at.button(key="trainer_save").click()
+def save_into_the_fault(at, page_fault, name_key: str, button_key: str, name: str) -> None:
+    """Save as `name` with a page's name box and button; the page must say why it could not."""
+    at.text_input(key=name_key).set_value(name)
+    at.button(key=button_key).click()
     at.run()
     assert not at.exception, at.exception
     (error,) = [e.value for e in at.error]
     assert f"Could not write to {page_fault.folder}: {page_fault.strerror}" in error
     assert "stays usable in this session" in error
     page_fault.check_untouched()
+
+
+def test_trainer_page_save_on_a_full_or_read_only_folder(page_fault, monkeypatch):
+    monkeypatch.setenv("VAEVIZ_USER_DIR", str(page_fault.folder))
+    at = trainer_page()
+    train_on_digits(at)
+    job = at.session_state["trainer_job"]
+    assert job.view().status == "done", job.view().message
+    save_into_the_fault(at, page_fault, "trainer_save_name", "trainer_save", "after-the-fault")
     assert not at.button(key="trainer_save").disabled  # it can be tried again
 
     # Still usable: it is in the sidebar, and the explorer draws it.
@@ -471,14 +476,7 @@ def test_zoo_save_on_a_full_or_read_only_folder(page_fault, monkeypatch, tiny_va
     at.file_uploader(key="zoo_upload_0").set_value(("friends-vae.safetensors", upload, "application/octet-stream"))
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    at.text_input(key="zoo_save_name").set_value("friends-vae")
-    at.button(key="zoo_save").click()
-    at.run()
-    assert not at.exception, at.exception
-    (error,) = [e.value for e in at.error]
-    assert f"Could not write to {page_fault.folder}: {page_fault.strerror}" in error
-    assert "stays usable in this session" in error
-    page_fault.check_untouched()
+    save_into_the_fault(at, page_fault, "zoo_save_name", "zoo_save", "friends-vae")
     labels = [ref.label for ref, _ in at.session_state[SESSION_MODELS].values()]
     assert labels == ["friends-vae (uploaded)"]  # still listed, still the details shown
     assert at.selectbox(key="zoo_details").value == next(iter(at.session_state[SESSION_MODELS]))

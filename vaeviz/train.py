@@ -4,9 +4,9 @@ Batches are drawn by indexing the whole training tensor, already on the device (
 per-image transforms), which is what makes it fast on a CPU. Every `cfg.log_every` steps it syncs
 once: it checks the loss is finite, keeps the weights the checked losses were computed with as the
 last good ones, and calls `on_step` with the mean loss terms and the per-dimension KL since the
-last call. A NaN or inf loss
-stops the run, restores the last good weights and says so in `History.diverged`. `should_stop` is
-called every step, so a page can stop a run at once (or pause it, by blocking inside the call).
+last call. A NaN or inf loss stops the run, restores the last good weights and says so in
+`History.diverged`. `should_stop` is called every step, so a page can stop a run at once (or pause
+it, by blocking inside the call).
 """
 
 from __future__ import annotations
@@ -214,8 +214,7 @@ class _WeightAverage:
     """An exponential moving average of a model's parameters (Polyak averaging).
 
     Adam's last steps jitter the weights around a minimum; their average usually sits closer to
-    it, which is worth a few tenths of a nat on the test set. Buffers are not averaged (the models
-    have none that learn).
+    it. Buffers are not averaged (the models have none that learn).
     """
 
     def __init__(self, model: torch.nn.Module, decay: float) -> None:
@@ -224,7 +223,8 @@ class _WeightAverage:
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
-        torch._foreach_lerp_(self.params, [p.detach() for p in model.parameters()], 1 - self.decay)
+        for avg, p in zip(self.params, model.parameters()):
+            avg.lerp_(p, 1 - self.decay)
 
     @torch.no_grad()
     def copy_to(self, model: torch.nn.Module) -> None:
