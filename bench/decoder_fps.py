@@ -13,7 +13,7 @@ a blank page (no Streamlit, no network), then measures:
 
 and the size of what the browser is sent: the module (plain and gzipped) and each model's weights.
 
-    .venv/bin/python bench/decoder_fps.py [checkpoints ...]
+    .venv/bin/python -m bench.decoder_fps [checkpoints ...]
 """
 
 from __future__ import annotations
@@ -21,17 +21,15 @@ from __future__ import annotations
 import argparse
 import base64
 import gzip
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser import launch_browser  # noqa: E402
-from tests.live_browser import open_module_page, spec_args  # noqa: E402
-from vaeviz import ModelConfig, build_model, webdecoder  # noqa: E402
-from vaeviz.checkpoint import SHIPPED_DIR, find_checkpoints, load_checkpoint  # noqa: E402
+from tests.support.browser import launch_browser
+from tests.support.live_browser import open_module_page, spec_args
+from vaeviz import ModelConfig, build_model, webdecoder
+from vaeviz.checkpoint import SHIPPED_DIR, find_checkpoints, load_checkpoint
 
 CANVAS_PX = 300  # the explorer's live image
 
@@ -105,10 +103,10 @@ def main() -> None:
         # frame depends on the shape (and on how many activations ReLU zeroes), not on training.
         models.append(("conv-16 (untrained)", build_model("vae", ModelConfig(arch="conv", latent_dim=16), seed=0)))
 
-    from vaeviz.ui.live_decoder import ASSET_DIR, component_js
+    from vaeviz.webdecoder import browser_css, browser_module
 
-    js = component_js().encode()
-    css = (ASSET_DIR / "style.css").read_bytes()
+    js = browser_module().encode()
+    css = browser_css().encode()
     print(f"component module: {len(js) / 1024:.1f} kB ({len(gzip.compress(js)) / 1024:.1f} kB gzipped), "
           f"css {len(css) / 1024:.1f} kB; no other files, nothing from the network")
     print(f"{'decoder':28s} {'params':>8s} {'weights':>9s} {'start-up':>9s} {'frame':>8s} {'p95':>7s} "

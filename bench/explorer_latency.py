@@ -8,7 +8,7 @@ the start-up figure), and prints medians:
 - page switch: from clicking a page in the navigation to its title on screen, and to the page
   having finished running.
 
-    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python bench/explorer_latency.py [--starts 3 --moves 20]
+    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python -m bench.explorer_latency [--starts 3 --moves 20]
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser import PAGES, ROOT, free_port, launch_browser, wait_for_app  # noqa: E402
+from tests.support.browser import PAGES, ROOT, free_port, launch_browser, wait_for_app
 
 IMG = "[data-testid='stMain'] [data-testid='stImage'] img"
 

@@ -7,12 +7,11 @@ comparison. Prints accuracy overall and per source, and how long `to_mnist` take
 on a 1000x1000 colour photo). The classifier never changes, so a better figure means the
 preprocessing made the pictures look more like MNIST.
 
-Usage: VAEVIZ_DATA_DIR=../shared/data .venv/bin/python bench/foreign_accuracy.py
+Usage: VAEVIZ_DATA_DIR=../shared/data .venv/bin/python -m bench.foreign_accuracy
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -22,10 +21,9 @@ import torch
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from vaeviz import load_split  # noqa: E402
-from vaeviz.preprocess import to_mnist  # noqa: E402
+from vaeviz import load_split
+from vaeviz.preprocess import to_mnist
 
 FOREIGN_DIR = ROOT / "tests" / "foreign_digits"
 N_REFERENCE = 10_000  # MNIST training images the classifier remembers

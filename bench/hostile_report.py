@@ -12,7 +12,7 @@ sandbox that stands in for the user folder, the temporary folder and the working
 file written anywhere there is counted. Prints one row per (input, entry point) and a summary
 line; exits 1 if anything crashed, misread a picture or wrote a file.
 
-Usage: VAEVIZ_DATA_DIR=../shared/data .venv/bin/python bench/hostile_report.py [--processes]
+Usage: VAEVIZ_DATA_DIR=../shared/data .venv/bin/python -m bench.hostile_report [--processes]
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from tests import hostile  # noqa: E402
+from tests.support import hostile
 
 MESSAGE_CHARS = 90  # the table's message column is shortened to this
 

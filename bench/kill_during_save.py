@@ -18,7 +18,7 @@ After each kill:
 - temporaries left by the kill must be gone after that listing (it removes dead saves' files).
 
 Prints the figures for the README's Reliability section and exits 1 if any check failed. Linux
-and macOS (it forks). Run: `.venv/bin/python bench/kill_during_save.py --trials 200`.
+and macOS (it forks). Run: `.venv/bin/python -m bench.kill_during_save --trials 200`.
 """
 
 from __future__ import annotations
@@ -39,12 +39,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vaeviz import ModelConfig, build_model, load_checkpoint  # noqa: E402
-from vaeviz.checkpoint import find_checkpoints, save_checkpoint  # noqa: E402
+from vaeviz import ModelConfig, build_model, load_checkpoint
+from vaeviz.checkpoint import find_checkpoints, save_checkpoint
 
-META = {"dataset": "mnist", "metrics": {"note": "kill_during_save"}}
 
 
 def temporaries(folder: Path) -> list[Path]:
@@ -84,7 +82,7 @@ def save_in_child(model, path: Path, report_fd: int | None = None) -> int:
                 os.write, os.replace = timed_write, timed_replace
             (real_write if report_fd is not None else os.write)(ready_w, b"s")
             start = time.perf_counter()
-            save_checkpoint(model, path, META)
+            save_checkpoint(model, path)
             if report_fd is not None:
                 marks["end"] = time.perf_counter() - start
                 os.write, os.replace = real_write, real_replace
@@ -156,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = ModelConfig(arch="conv", latent_dim=16)
     old_model = build_model("vae", cfg, seed=1)
     new_model = build_model("vae", cfg, seed=2)  # different weights: an old file and a new one differ
-    existing = save_checkpoint(old_model, folder / "existing.safetensors", META)
-    bystander = save_checkpoint(old_model, folder / "bystander.safetensors", META)
+    existing = save_checkpoint(old_model, folder / "existing.safetensors")
+    bystander = save_checkpoint(old_model, folder / "bystander.safetensors")
     existing_bytes, bystander_bytes = existing.read_bytes(), bystander.read_bytes()
     full_size = len(existing_bytes)
     timing = calibrate(new_model, folder)
@@ -261,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # Back to the starting state for the next trial.
         if existing.read_bytes() != existing_bytes:
-            save_checkpoint(old_model, existing, META)
+            save_checkpoint(old_model, existing)
             existing_bytes = existing.read_bytes()  # same weights; only the creation time can differ
         (folder / "new.safetensors").unlink(missing_ok=True)
 

@@ -19,7 +19,7 @@ lists them, and every box lists the model session 0 saved: the check sees what i
 its canvas is empty while session 0's has a drawing. Exit status 1 if there was an error or a leak.
 `--verbose` prints every action as it ends, with how long it took.
 
-    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python bench/load_test.py [--sessions 10 --seconds 60]
+    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python -m bench.load_test [--sessions 10 --seconds 60]
 
 Playwright's sync API drives one page at a time, so this uses its async API: one event loop, one
 browser, every session a task. `settle` is the in-page equivalent of tests.browser.wait_for_app.
@@ -44,11 +44,10 @@ import numpy as np
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import async_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.explorer_latency import IMG  # noqa: E402
-from bench.server_memory import RssSampler, cpu_seconds, mib, server_pid, tree  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_FLAGS, ROOT, running_app  # noqa: E402
+from bench.explorer_latency import IMG
+from bench.server_memory import RssSampler, cpu_seconds, mib, server_pid, tree
+from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, ROOT, running_app
 
 SIDE = "[data-testid='stSidebar']"
 OTHER_PAGES = ["Latent map", "Interpolate", "Model zoo"]  # visited between the explorer and the canvas

@@ -11,7 +11,7 @@ vaeviz dependency) and an unpacked onnxruntime-web:
 
     cd /tmp && npm pack onnxruntime-web@1.30.0 && mkdir -p ort && tar xzf onnxruntime-web-1.30.0.tgz -C ort
     .venv/bin/pip install onnx    # only for this comparison
-    .venv/bin/python bench/onnx_compare.py --ort-dist /tmp/ort/package/dist [checkpoints ...]
+    .venv/bin/python -m bench.onnx_compare --ort-dist /tmp/ort/package/dist [checkpoints ...]
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import contextlib
 import gzip
 import http.server
 import io
-import sys
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -30,12 +29,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.decoder_fps import CANVAS_PX, wandering_codes  # noqa: E402
-from tests.browser import launch_browser  # noqa: E402
-from vaeviz import ModelConfig, build_model  # noqa: E402
-from vaeviz.checkpoint import SHIPPED_DIR, find_checkpoints, load_checkpoint  # noqa: E402
+from bench.decoder_fps import CANVAS_PX, wandering_codes
+from tests.support.browser import launch_browser
+from vaeviz import ModelConfig, build_model
+from vaeviz.checkpoint import SHIPPED_DIR, find_checkpoints, load_checkpoint
 
 RUNTIME_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 

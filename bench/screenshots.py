@@ -3,18 +3,16 @@
 Starts `streamlit run app.py` on a free port (or uses --url), opens each page, waits for it to
 settle, and writes one PNG per page into --out (default bench/out/screenshots).
 
-    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python bench/screenshots.py
+    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python -m bench.screenshots
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser import PAGES, launch_browser, running_app, wait_for_app  # noqa: E402
+from tests.support.browser import PAGES, launch_browser, running_app, wait_for_app
 
 
 def main() -> None:

@@ -6,23 +6,21 @@ with `transforms.ToTensor()` (one PIL image converted per sample), batch 128, Ad
 the same batch size; trials alternate so that background noise hits both alike. Prints the median
 images per second of each and their ratio.
 
-    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python bench/train_throughput.py [--steps 150 --trials 5]
+    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python -m bench.train_throughput [--steps 150 --trials 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import torch  # noqa: E402
+import torch
 
-from vaeviz import ModelConfig, TrainConfig, build_model, fit, load_split  # noqa: E402
-from vaeviz.data import data_dir  # noqa: E402
+from vaeviz import ModelConfig, TrainConfig, build_model, fit, load_split
+from vaeviz.data import data_dir
 
 
 def classic_loop(steps: int, batch_size: int, root: Path, device: torch.device) -> float:

@@ -7,7 +7,7 @@ collection every `FULL_GC_EVERY_POLLS` polls. Samples the process's resident mem
 (VmRSS from /proc/self/status) every few seconds and prints start, median, max and the growth per
 minute (a least-squares slope over the samples after the warm-up).
 
-    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python bench/trainer_memory.py [--seconds 600 --every 5]
+    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python -m bench.trainer_memory [--seconds 600 --every 5]
 
 Diagnostics: `--no-render` (the training thread alone), `--gc-every 0` (leave collection to
 Python: memory then creeps ~2 MB/min with the figures' garbage), `--tracemalloc` (where the
@@ -20,17 +20,15 @@ import argparse
 import gc
 import io
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from vaeviz import latent, training_plots  # noqa: E402
-from vaeviz.ui import jobs  # noqa: E402
-from vaeviz.ui.jobs import RunSpec, TrainingJob  # noqa: E402
+from vaeviz import latent
+from vaeviz.figures import training as training_plots
+from vaeviz import jobs
+from vaeviz.jobs import RunSpec, TrainingJob
 
 
 def rss_mb() -> float:

@@ -8,7 +8,7 @@ loaded, cached and shown. The server's resident memory (its process tree, from /
 every 0.5 s; printed: RSS at start, after each `--every` uploads, at the end and at its peak, and how
 many uploaded models each session still lists (read from its Model box, filtered to "(uploaded)").
 
-    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python bench/upload_memory.py [--uploads 200 --sessions 2]
+    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python -m bench.upload_memory [--uploads 200 --sessions 2]
 
 `--page explorer` uploads on the Latent explorer instead of the Trainer page: every upload then also
 fills the explorer's caches (encodings, decoded images), at several seconds an upload.
@@ -17,17 +17,15 @@ fills the explorer's caches (encodings, decoded images), at several seconds an u
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load_test import OPTIONS_JS  # noqa: E402
-from bench.server_memory import RssSampler, mib, server_pid  # noqa: E402
-from tests.browser import exceptions_shown, launch_browser, running_app, wait_for_app  # noqa: E402
-from vaeviz import ModelConfig, build_model, save_checkpoint  # noqa: E402
+from bench.load_test import OPTIONS_JS
+from bench.server_memory import RssSampler, mib, server_pid
+from tests.support.browser import exceptions_shown, launch_browser, running_app, wait_for_app
+from vaeviz import ModelConfig, build_model, save_checkpoint
 
 SIDE = "[data-testid='stSidebar']"
 PAGE_SLUGS = {"trainer": "trainer", "explorer": ""}
@@ -36,7 +34,7 @@ PAGE_SLUGS = {"trainer": "trainer", "explorer": ""}
 def make_checkpoints(folder: Path, n: int) -> list[Path]:
     """n distinct checkpoints of the shipped mlp-2 shape (784-256-128-2), one seed each."""
     return [save_checkpoint(build_model("vae", ModelConfig(arch="mlp", latent_dim=2), seed=i),
-                            folder / f"upload-{i:04d}.safetensors", {"dataset": "mnist"}) for i in range(n)]
+                            folder / f"upload-{i:04d}.safetensors") for i in range(n)]
 
 
 def open_session(browser, url: str, slug: str):

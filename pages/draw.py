@@ -7,10 +7,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from vaeviz import latent, plots
+from vaeviz import latent
+from vaeviz.figures import maps
+from vaeviz.ui import views
+from vaeviz.ui.cache import ModelRef, encoded, get_model
 from vaeviz.ui.inputs import digit_input
-from vaeviz.ui.models import ModelRef, encoded, get_model, projection
-from vaeviz.ui.sidebar import selected
+from vaeviz.ui.sidebar import require_model
 
 NEIGHBOURS = 6  # one row beside each map
 
@@ -18,30 +20,16 @@ NEIGHBOURS = 6  # one row beside each map
 def code_map(ref: ModelRef, mu_test: np.ndarray, labels, classes, dataset: str, code: np.ndarray,
              logvar: np.ndarray | None):
     """The latent map with the drawing's code marked (and the VAE's 2σ ellipse)."""
-    dim = mu_test.shape[1]
-    if dim <= 2:
-        directions = np.eye(dim, 2, dtype=np.float32).T if dim == 2 else np.array([[1.0], [0.0]], np.float32)
-        offset = np.zeros(dim, np.float32)
-        titles = ("z1", "z2") if dim == 2 else ("z1", "")
-    else:
-        proj = projection(ref.key, dataset, len(mu_test), mu_test)
-        directions, offset = proj.components[:2], proj.mean
-        r = proj.explained_variance_ratio
-        titles = (f"PC1 ({r[0]:.0%})", f"PC2 ({r[1]:.0%})")
-    coords = (mu_test - offset) @ directions.T
-    point = (code - offset) @ directions.T
-    ellipse = point + latent.ellipse_offsets(logvar, directions) if logvar is not None else None
-    fig = plots.latent_scatter(coords, labels, classes, axis_titles=titles, height=440, marker_size=3,
-                               ranges=plots.padded_ranges(coords, point[None], *( [ellipse] if ellipse is not None else [])))
-    return plots.add_point(fig, point, name="your digit", ellipse=ellipse)
+    fig, view = views.model_map(ref, mu_test, labels, classes, dataset, height=440)
+    point = view.project(code)[0]
+    ellipse = point + latent.ellipse_offsets(logvar, view.directions) if logvar is not None else None
+    maps.fit_ranges(fig, view.coords, point[None], *([ellipse] if ellipse is not None else []))
+    return maps.add_point(fig, point, name="your digit", ellipse=ellipse)
 
 
 st.title("Draw and encode")
-sel = selected()
-if sel.model is None:
-    st.info("No model selected: pick one in the sidebar.")
-    st.stop()
-refs = [r for r in sel.pair() if r is not None]
+sel = require_model()
+refs = sel.refs()
 
 left, right = st.columns([1, 2], gap="large")
 with left:
@@ -82,5 +70,4 @@ for col, (ref, model, code, logvar) in zip(cols, results):
         st.plotly_chart(code_map(ref, mu_test, labels, split.classes, used, code, logvar), key=f"draw_map::{ref.key}")
         idx = latent.nearest(mu_test, code, NEIGHBOURS)
         st.caption(f"Nearest test images in latent space ({'mean codes' if logvar is not None else 'codes'}):")
-        st.image([latent.to_uint8(latent.enlarge(split.images[i, 0].numpy(), 3)) for i in idx], width=72,
-                 caption=[split.classes[int(labels[i])] for i in idx])
+        views.image_row(latent.pictures(split.images[idx]), [split.classes[int(labels[i])] for i in idx], width=72)

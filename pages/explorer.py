@@ -12,17 +12,12 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from vaeviz import latent, plots
-from vaeviz.ui.live_decoder import (
-    LiveModel,
-    Released,
-    browser_decoder,
-    live_key,
-    live_sliders,
-    pad_over_dims,
-)
-from vaeviz.ui.models import ModelRef, encoded, get_model, projection, slider_ranges
-from vaeviz.ui.sidebar import selected
+from vaeviz import latent
+from vaeviz.figures import images as image_figures
+from vaeviz.ui import views
+from vaeviz.ui.cache import ModelRef, encoded, get_model, map_view, slider_ranges
+from vaeviz.ui.live import LiveModel, Released, browser_decoder, live_key, live_sliders, pad_over_dims
+from vaeviz.ui.sidebar import require_model
 
 MAX_SLIDERS = 16
 IMAGE_PX = 336  # 28 x 12: big enough for the back row of a lecture hall
@@ -137,10 +132,10 @@ def live_panel(ref: ModelRef, live: LiveModel, mu: np.ndarray | None, labels: np
     if mu is not None:
         across = mu[:PAD_POINTS, dims[0]]
         points = np.stack([across, mu[:PAD_POINTS, dims[1]] if dims[1] is not None else np.zeros_like(across)], 1)
-    is_vae = get_model(ref).kind == "vae"
+    has_prior = get_model(ref).probabilistic
     pad = pad_over_dims(dim, dims, extent, points=points, labels=labels[:PAD_POINTS] if points is not None else None,
-                        classes=classes, rings=is_vae, caption="dots: test images' codes in these two dimensions"
-                                              + ("; rings: 1, 2, 3 σ of the prior" if is_vae else ""))
+                        classes=classes, rings=has_prior, caption="dots: test images' codes in these two dimensions"
+                                                 + ("; rings: 1, 2, 3 σ of the prior" if has_prior else ""))
     live_sliders(live, z, ranges=ranges, dims=shown, pad=pad, key=live_key("explorer", ref.key),
                  on_release=partial(_received_from_browser, ref), image_px=LIVE_PX,
                  pad_px=LIVE_PX)
@@ -197,11 +192,9 @@ def grid_panel(ref: ModelRef, mu: np.ndarray | None, n_test: int) -> None:
             directions, titles = np.stack([np.ones(1), np.zeros(1)]).astype(np.float32), ("z1", "")
         spread = np.abs(mu[:, list(np.flatnonzero(directions.any(0)))]).max() if mu is not None else 3.0
     else:
-        proj = projection(ref.key, "test", len(mu), mu)
-        directions = proj.components[:2]
-        ratio = proj.explained_variance_ratio
-        titles = (f"PC1 ({ratio[0]:.0%} of variance)", f"PC2 ({ratio[1]:.0%})")
-        spread = np.abs(proj.transform(mu)[:, :2]).max()
+        view = map_view(ref, mu, "test", "pca")
+        directions, titles = view.directions, view.axis_titles
+        spread = np.abs(view.coords).max()
 
     if hold == "the origin":
         base = np.zeros(dim, np.float32)
@@ -210,18 +203,18 @@ def grid_panel(ref: ModelRef, mu: np.ndarray | None, n_test: int) -> None:
     else:
         idx = st.number_input("Test image #", 0, n_test - 1, 0, key=f"gidx::{ref.key}")
         base = mu[int(idx)]
-    default_span = 3.0 if model.kind == "vae" else float(np.clip(np.ceil(spread), 1, 50))
+    default_span = 3.0 if model.probabilistic else float(np.clip(np.ceil(spread), 1, 50))
     span = st.slider("Range (± along each axis)", 0.5, max(6.0, default_span * 2), default_span, 0.5,
                      key=f"gspan::{ref.key}")
     xs = latent.axis_values(n, span, spacing)
     ys = latent.axis_values(n, span, spacing) if dim >= 2 else np.zeros(1)
     if mode != "Two latent dimensions":
         # PCA coordinates are relative to the mean code; keep the chosen base off the plane.
-        base = proj.inverse(np.zeros((1, 2)), base)[0]
+        base = view.lift(np.zeros((1, 2)), base)[0]
     codes = latent.latent_grid(base, directions, xs, ys)
     images = latent.decode(model, codes)
     mosaic = latent.mosaic(images, cols=len(xs), pad=1)
-    st.plotly_chart(plots.image_grid(mosaic, xs=xs, ys=ys if dim >= 2 else None, axis_titles=titles, height=720),
+    st.plotly_chart(image_figures.image_grid(mosaic, xs=xs, ys=ys if dim >= 2 else None, axis_titles=titles, height=720),
                     key=f"grid::{ref.key}", config={"displayModeBar": False})
 
 
@@ -238,20 +231,15 @@ def prior_panel(refs: list[ModelRef]) -> None:
     cols = st.columns(len(refs))
     for col, ref in zip(cols, refs):
         model = get_model(ref)
-        z = np.random.default_rng(seed).standard_normal((64, model.cfg.latent_dim)).astype(np.float32)
-        images = latent.decode(model, z)
-        if images.ndim != 3:
+        if model.cfg.height < 8:
             col.info("Not an image model.")
             continue
         col.markdown(f"**{ref.label}** · {model.kind.upper()}")
-        col.image(latent.to_uint8(latent.enlarge(latent.mosaic(images, 8), 2)), width="stretch")
+        col.image(views.as_picture(views.prior_mosaic(ref, model, seed=seed), 2), width="stretch")
 
 
 st.title("Latent explorer")
-sel = selected()
-if sel.model is None:
-    st.info("No model selected: pick one in the sidebar, train one on the Trainer page, or upload a checkpoint.")
-    st.stop()
+sel = require_model()
 ref = sel.model
 try:
     mu, _, split, used, note = encoded(ref)
@@ -270,4 +258,4 @@ with grid_tab:
     st.caption("Decoded images on an n×n grid through latent space: the model's learned manifold.")
     grid_panel(ref, mu, n_test)
 with prior_tab:
-    prior_panel([r for r in sel.pair() if r is not None])
+    prior_panel(sel.refs())

@@ -10,11 +10,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from vaeviz import latent, plots
+from vaeviz import latent
+from vaeviz.figures import images as image_figures
+from vaeviz.figures import maps
+from vaeviz.ui import views
+from vaeviz.ui.cache import ModelRef, encoded, get_model
 from vaeviz.ui.inputs import digit_input
-from vaeviz.ui.live_decoder import Released, browser_decoder, live_key, live_scrubber
-from vaeviz.ui.models import ModelRef, encoded, get_model, projection
-from vaeviz.ui.sidebar import selected
+from vaeviz.ui.live import Released, browser_decoder, live_key, live_scrubber
+from vaeviz.ui.sidebar import require_model
 
 SOURCES = ["Test-set indices", "Random pair by label", "Draw", "Upload"]
 
@@ -56,19 +59,10 @@ def pick_pair(split, n_test: int) -> tuple[torch.Tensor, torch.Tensor] | None:
 
 def path_map(ref: ModelRef, mu: np.ndarray, labels: np.ndarray, classes, path: np.ndarray, dataset: str):
     """The model's latent map (raw 2-D or PCA) with the interpolation path drawn on it."""
-    if mu.shape[1] == 2:
-        coords, path2, titles = mu, path, ("z1", "z2")
-    elif mu.shape[1] == 1:
-        coords = np.stack([mu[:, 0], np.zeros(len(mu))], 1)
-        path2, titles = np.stack([path[:, 0], np.zeros(len(path))], 1), ("z1", "")
-    else:
-        proj = projection(ref.key, dataset, len(mu), mu)
-        coords, path2 = proj.transform(mu)[:, :2], proj.transform(path)[:, :2]
-        r = proj.explained_variance_ratio
-        titles = (f"PC1 ({r[0]:.0%})", f"PC2 ({r[1]:.0%})")
-    fig = plots.latent_scatter(coords, labels, classes, axis_titles=titles, height=420, marker_size=3,
-                               ranges=plots.padded_ranges(coords, path2))
-    return plots.add_path(fig, path2)
+    fig, view = views.model_map(ref, mu, labels, classes, dataset, height=420)
+    path2 = view.project(path)
+    maps.fit_ranges(fig, view.coords, path2)
+    return maps.add_path(fig, path2)
 
 
 def _scrubbed(released: Released) -> None:
@@ -103,11 +97,8 @@ def scrub_panel(refs: list[ModelRef], paths: list[np.ndarray], how: str, steps: 
 st.title("Interpolate")
 st.caption("Encode two images, walk the latent space from one code to the other, and decode every step. "
            "An autoencoder's straight path often crosses gaps its decoder never learned; a VAE's stays on digits.")
-sel = selected()
-if sel.model is None:
-    st.info("No model selected: pick one in the sidebar.")
-    st.stop()
-refs = [r for r in sel.pair() if r is not None]
+sel = require_model()
+refs = sel.refs()
 try:
     mu0, _, split, used, note = encoded(refs[0])
 except ValueError as exc:
@@ -149,9 +140,9 @@ st.image(latent.to_uint8(latent.enlarge(inputs, 3)), caption="the two inputs, as
 strip = latent.mosaic(np.concatenate([f for _, _, f in rows]), steps, pad=2)
 gif_frames = np.concatenate([f for _, _, f in rows], axis=2)  # (K, H, W * n_models): side by side
 d1, d2 = st.columns(2)
-d1.download_button("Download the strip (PNG)", plots.png_bytes(strip), "interpolation.png", "image/png",
+d1.download_button("Download the strip (PNG)", image_figures.png_bytes(strip), "interpolation.png", "image/png",
                    key="interp_png", width="stretch")
-d2.download_button("Download the animation (GIF)", plots.gif_bytes(gif_frames), "interpolation.gif", "image/gif",
+d2.download_button("Download the animation (GIF)", image_figures.gif_bytes(gif_frames), "interpolation.gif", "image/gif",
                    key="interp_gif", width="stretch")
 
 st.subheader("The path on the latent map")

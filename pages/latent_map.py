@@ -11,47 +11,15 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from vaeviz import latent, plots
-from vaeviz.ui.live_decoder import (
-    PadFrame,
-    Released,
-    browser_decoder,
-    live_key,
-    live_pad,
-    pad_over_dims,
-)
-from vaeviz.ui.models import ModelRef, encoded, get_model, projection, tsne_coords
-from vaeviz.ui.sidebar import selected
+from vaeviz import latent
+from vaeviz.figures import maps
+from vaeviz.ui import views
+from vaeviz.ui.cache import ModelRef, encoded, get_model, map_view
+from vaeviz.ui.live import PadFrame, Released, browser_decoder, live_key, live_pad
+from vaeviz.ui.sidebar import require_model
 
 METHODS = {"pca": "PCA", "raw": "Raw coordinates", "tsne": "t-SNE"}
 NEIGHBOURS = 8  # test images shown nearest to where the pad was let go
-
-
-def map_coords(ref: ModelRef, mu: np.ndarray, method: str, comps: tuple[int, int], n: int, dataset: str):
-    """(coords (N, 2), axis titles) of codes under the chosen method."""
-    dim = mu.shape[1]
-    if method == "raw" or dim == 1:
-        if dim == 1:
-            return np.stack([mu[:, 0], np.zeros(len(mu))], 1), ("z1", "")
-        return mu[:, :2], ("z1", "z2")
-    if method == "tsne":
-        return tsne_coords(ref.key, dataset, n, mu), ("t-SNE 1", "t-SNE 2")
-    proj = projection(ref.key, dataset, n, mu)
-    coords = proj.transform(mu)
-    ratio = proj.explained_variance_ratio
-    a, b = comps
-    return coords[:, [a, b]], (f"PC{a + 1} ({ratio[a]:.1%} of variance)", f"PC{b + 1} ({ratio[b]:.1%})")
-
-
-def typical_members(coords: np.ndarray, labels: np.ndarray, n_classes: int) -> list[int]:
-    """For each class, the member nearest the class's median position: where the class sits on the map."""
-    found = []
-    for c in range(n_classes):
-        members = np.flatnonzero(labels == c)
-        if len(members):
-            centre = np.median(coords[members], axis=0)
-            found.append(int(members[np.argmin(((coords[members] - centre) ** 2).sum(1))]))
-    return found
 
 
 def show_selection(ref: ModelRef, event, mu: np.ndarray, images) -> None:
@@ -64,10 +32,9 @@ def show_selection(ref: ModelRef, event, mu: np.ndarray, images) -> None:
     model = get_model(ref)
     recon = latent.decode(model, mu[idx][None])[0]
     c1, c2 = st.columns(2)
-    c1.image(latent.to_uint8(latent.enlarge(images[idx, 0].numpy(), 8)), caption=f"test image #{idx}",
+    c1.image(views.as_picture(latent.pictures(images[idx : idx + 1])[0], 8), caption=f"test image #{idx}",
              width="stretch")
-    c2.image(latent.to_uint8(latent.enlarge(recon, 8)), caption="decoded from its (mean) code",
-             width="stretch")
+    c2.image(views.as_picture(recon, 8), caption="decoded from its (mean) code", width="stretch")
 
 
 def pad_frame(ref: ModelRef, mu: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], method: str,
@@ -79,26 +46,17 @@ def pad_frame(ref: ModelRef, mu: np.ndarray, labels: np.ndarray, classes: tuple[
     """
     dim = mu.shape[1]
     note = ""
-    if dim == 1 or (dim == 2 and method in ("raw", "tsne")):
-        dims = (0, 1 if dim == 2 else None)
-        coords = mu[:, :2] if dim == 2 else np.stack([mu[:, 0], np.zeros(len(mu))], 1)
-        (x0, x1), (y0, y1) = plots.padded_ranges(coords)
-        frame = pad_over_dims(dim, dims, (x0, x1, y0, y1), points=coords, labels=labels, classes=classes)
-        if method == "tsne":
-            note = "t-SNE has no way back from the plane to codes, so the pad lies over the raw coordinates."
-        return frame, mu.mean(0), note
     if method == "tsne":
-        comps = (0, 1)
-        note = "t-SNE has no way back from the plane to codes, so the pad lies over the PCA map (PC1, PC2)."
-    proj = projection(ref.key, dataset, len(mu), mu)
-    coords = proj.transform(mu)[:, list(comps)]
-    (x0, x1), (y0, y1) = plots.padded_ranges(coords)
-    ratio = proj.explained_variance_ratio
-    titles = (f"PC{comps[0] + 1}", f"PC{comps[1] + 1}")
-    frame = PadFrame(proj.mean, proj.components[list(comps)], (x0, x1, y0, y1), titles, coords, labels, classes,
-                     caption=f"{titles[0]} ({ratio[comps[0]]:.0%} of variance) across, {titles[1]} "
-                             f"({ratio[comps[1]]:.0%}) up; the other coordinates stay at the mean code's")
-    return frame, proj.mean, note
+        method, comps = ("raw" if dim <= 2 else "pca"), (0, 1)
+        note = ("t-SNE has no way back from the plane to codes, so the pad lies over the "
+                + ("raw coordinates." if dim <= 2 else "PCA map (PC1, PC2)."))
+    view = map_view(ref, mu, dataset, method, comps)
+    (x0, x1), (y0, y1) = maps.padded_ranges(view.coords)
+    caption = (f"{view.axis_titles[0]} across, {view.axis_titles[1]} up; the other coordinates stay at those of "
+               "the mean code" if view.method == "pca" else "")
+    frame = PadFrame(view.origin, view.directions, (x0, x1, y0, y1), view.axis_titles, view.coords, labels, classes,
+                     caption=caption)
+    return frame, (view.origin if view.method == "pca" else mu.mean(0)), note
 
 
 def _let_go(model_key: str, pad_key: str, released: Released) -> None:
@@ -145,16 +103,13 @@ def live_map_panel(refs: list[ModelRef], method: str, comps: tuple[int, int], n_
                    "(far ones mean you let go in a gap the data never reached):")
         idx = latent.nearest(mu, released.z, NEIGHBOURS)
         dist = np.linalg.norm(mu[idx] - released.z[None], axis=1)
-        st.image([latent.to_uint8(latent.enlarge(split.images[i, 0].numpy(), 3)) for i in idx], width=84,
-                 caption=[f"{split.classes[int(labels[i])]} · {d:.2f}" for i, d in zip(idx, dist)])
+        views.image_row(latent.pictures(split.images[idx]), [f"{split.classes[int(labels[i])]} · {d:.2f}"
+                                                                    for i, d in zip(idx, dist)])
 
 
 st.title("Latent map")
-sel = selected()
-if sel.model is None:
-    st.info("No model selected: pick one in the sidebar.")
-    st.stop()
-refs = [r for r in sel.pair() if r is not None]
+sel = require_model()
+refs = sel.refs()
 
 controls = st.columns([1.2, 1, 1, 1, 1])
 n_points = controls[0].select_slider("Test images on the map", [500, 1000, 2000, 5000], 2000, key="map_n")
@@ -181,21 +136,16 @@ for ref in refs:
         continue
     if note:
         st.info(note)
-    coords, titles = map_coords(ref, mu, method, (pcx, pcy), len(mu), used)
-    data.append((ref, mu, split, coords, titles))
+    data.append((ref, mu, split, used, map_view(ref, mu, used, method, (pcx, pcy))))
 
-ranges = plots.padded_ranges(*[d[3] for d in data]) if shared and data else None
+ranges = maps.padded_ranges(*[d[4].coords for d in data]) if shared and data else None
 cols = st.columns(len(data)) if data else []
-for col, (ref, mu, split, coords, titles) in zip(cols, data):
+for col, (ref, mu, split, used, view) in zip(cols, data):
     labels = split.labels[: len(mu)].numpy()
-    ex = []
-    if exemplars_on:
-        for i in typical_members(coords, labels, len(split.classes)):
-            ex.append((coords[i, 0], coords[i, 1], split.images[i, 0].numpy()))
-    kind = get_model(ref).kind
-    subtitle = "mean codes μ(x)" if kind == "vae" else "codes z(x)"
-    fig = plots.latent_scatter(coords, labels, split.classes, title=f"{ref.label} · {subtitle}",
-                               axis_titles=titles, exemplars=ex, ranges=ranges)
+    subtitle = "mean codes μ(x)" if get_model(ref).probabilistic else "codes z(x)"
+    fig, _ = views.model_map(ref, mu, labels, split.classes, used, method=method, dims=(pcx, pcy), height=560,
+                             marker_size=4, ranges=ranges, title=f"{ref.label} · {subtitle}",
+                             exemplar_images=latent.pictures(split.images[: len(mu)]) if exemplars_on else None)
     with col:
         event = st.plotly_chart(fig, key=f"map::{ref.key}::{method}", on_select="rerun",
                                 selection_mode=("points", "box", "lasso"), config={"scrollZoom": True})

@@ -11,6 +11,7 @@ import torch
 from vaeviz import ModelConfig, build_model
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.support.faults"]  # its fixtures: fault, page_fault, real_slice, offline
 
 
 def pytest_configure(config):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from .browser import CHROMIUM, PAGES, exceptions_shown, image_stats, launch_browser, main_images, running_app, wait_for_app
+from .support.browser import CHROMIUM, PAGES, exceptions_shown, image_stats, launch_browser, main_images, running_app, wait_for_app
 
 pytestmark = pytest.mark.browser
 

@@ -3,7 +3,7 @@
 A person can upload any number of distinct checkpoints and images, and many people use one server.
 These tests upload more than every limit (45 checkpoints over three sessions, 12 through the sidebar,
 40 images on the Draw page) and check what the server holds afterwards: at most
-`SESSION_LIMITS["upload"]` uploaded models per session (the selected one always among them), every
+`SessionModels.LIMITS["upload"]` uploaded models per session (the selected one always among them), every
 `st.cache_resource` / `st.cache_data` function at or below its `max_entries`, no per-image growth of
 session state or caches, a let-go upload registers again when it comes back, and the live decoder's
 record of what it sent the page stays bounded without the page ever going without a blob.
@@ -23,22 +23,25 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from vaeviz import ModelConfig, build_model, save_checkpoint
-from vaeviz.ui import live_decoder, models as ui_models
+from vaeviz.catalogue import SessionModels
+from vaeviz.ui import cache as ui_models
+from vaeviz.ui import live as live_decoder
 
-from .apptest import shown
+from .support.apptest import shown
 from .conftest import ROOT
+from .support.checkpoints import measured
 
-UPLOAD_LIMIT = ui_models.SESSION_LIMITS["upload"]
+UPLOAD_LIMIT = SessionModels.LIMITS["upload"]
 # Every cached function of the app and the bound it must keep (its max_entries).
 CACHED = {
-    "models._summary": (ui_models._summary, 256),
-    "models._load_file": (ui_models._load_file, 32),
-    "models.load_uploaded": (ui_models.load_uploaded, 8),
-    "models._load_test": (ui_models._load_test, 6),
-    "models.encodings": (ui_models.encodings, 64),
-    "models.projection": (ui_models.projection, 64),
-    "models.tsne_coords": (ui_models.tsne_coords, 16),
-    "live_decoder._live_model": (live_decoder._live_model, 16),
+    "cache.file_info": (ui_models.file_info, 256),
+    "cache._load_file": (ui_models._load_file, 32),
+    "cache.load_uploaded": (ui_models.load_uploaded, 8),
+    "cache._load_test": (ui_models._load_test, 6),
+    "cache.encodings": (ui_models.encodings, 64),
+    "cache.projection": (ui_models.projection, 64),
+    "cache.tsne_coords": (ui_models.tsne_coords, 16),
+    "live._live_model": (live_decoder._live_model, 16),
 }
 
 
@@ -57,13 +60,13 @@ def small_checkpoints(folder: Path, n: int) -> list[Path]:
     paths = []
     for i in range(n):
         model = build_model("vae", ModelConfig(arch="mlp", latent_dim=2, hidden=(16, 8)), seed=i)
-        paths.append(save_checkpoint(model, folder / f"upload-{i:03d}.safetensors", {"dataset": "mnist"}))
+        paths.append(save_checkpoint(model, folder / f"upload-{i:03d}.safetensors", measured(model)))
     return paths
 
 
 def uploaded_keys(at: AppTest) -> list[str]:
-    held = at.session_state[ui_models.SESSION_MODELS] if ui_models.SESSION_MODELS in at.session_state else {}
-    return [k for k, (ref, _) in held.items() if ref.source == "upload"]
+    held = at.session_state[ui_models.SESSION_MODELS].refs() if ui_models.SESSION_MODELS in at.session_state else []
+    return [ref.key for ref in held if ref.source == "upload"]
 
 
 def _upload_script(folder: str, forget_first: bool = False) -> None:
@@ -72,7 +75,7 @@ def _upload_script(folder: str, forget_first: bool = False) -> None:
 
     import streamlit as st
 
-    from vaeviz.ui import models
+    from vaeviz.ui import cache as models
 
     paths = sorted(Path(folder).glob("*.safetensors"))
     keys = [models.register_upload(p.name, p.read_bytes()) for p in paths]
@@ -104,8 +107,9 @@ def test_many_distinct_uploads_stay_within_the_limits(tmp_path, fresh_caches):
         held = uploaded_keys(at)
         assert len(held) == UPLOAD_LIMIT
         assert held == [k for k, _ in results[-UPLOAD_LIMIT:]]  # the latest ones, oldest let go first
-        assert set(at.session_state[ui_models.UPLOADS_SEEN].values()) == set(held)
-        assert len(at.session_state[ui_models.LET_GO]) == 1  # the last registration let one go
+        models = at.session_state[ui_models.SESSION_MODELS]
+        assert set(models.uploads.values()) == set(held)
+        assert len(models.let_go) == 1  # the last registration let one go
         # Nothing else in session state refers to a let-go model.
         gone = {k for k, _ in results[:-UPLOAD_LIMIT]}
         assert not [name for name in at.session_state.keys() if any(g in str(name) for g in gone)]
@@ -189,7 +193,7 @@ def _live_script(count: int) -> None:
 
     import numpy as np
 
-    from vaeviz.ui import live_decoder
+    from vaeviz.ui import live as live_decoder
 
     def model(i: int) -> live_decoder.LiveModel:
         weights = base64.b64encode(np.float32(i).tobytes()).decode("ascii")

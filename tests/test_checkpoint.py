@@ -11,11 +11,17 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from vaeviz import ModelConfig, build_model, load_checkpoint, save_checkpoint
+from vaeviz import Metrics, ModelConfig, build_model, load_checkpoint, save_checkpoint
 from vaeviz.checkpoint import FORMAT, MAX_FILE_BYTES, checkpoint_summary, find_checkpoints
 
-META = {"dataset": "mnist", "train_config": {"epochs": 1}, "metrics": {"neg_elbo": 123.4},
-        "history": {"epochs": [{"epoch": 1, "test": {"neg_elbo": 123.4}}]}}
+from .support.checkpoints import measured
+from .support.files import WritesAFile, safetensors_header
+
+EPOCHS = [{"epoch": 1, "test": {"neg_elbo": 123.4}}]
+
+
+def META(model):
+    return measured(model, metrics=Metrics(neg_elbo=123.4), epochs=EPOCHS)
 
 
 @pytest.mark.parametrize("kind", ["ae", "vae", "pca"])
@@ -25,7 +31,7 @@ def test_round_trip_tensor_by_tensor(tmp_path, kind, arch):
     model = build_model(kind, ModelConfig(arch=arch, latent_dim=7, beta=0.5))
     for p in model.buffers():  # give PCA non-zero buffers too
         p.copy_(torch.randn_like(p))
-    path = save_checkpoint(model, tmp_path / "m.safetensors", META)
+    path = save_checkpoint(model, tmp_path / "m.safetensors", META(model))
     loaded = load_checkpoint(path)
     assert type(loaded) is type(model) and not loaded.training
     ref = model.state_dict()
@@ -34,17 +40,17 @@ def test_round_trip_tensor_by_tensor(tmp_path, kind, arch):
     for k in ref:
         assert torch.equal(got[k], ref[k]), k
     m = loaded.meta
-    assert (m["kind"], m["arch"], m["latent_dim"], m["dataset"]) == (kind, arch, 7, "mnist")
-    assert m["beta"] == (0.5 if kind == "vae" else None)
-    assert m["metrics"] == META["metrics"] and m["history"] == META["history"]
-    assert m["vaeviz_version"] and m["created"]
+    assert (m.kind, m.config.arch, m.config.latent_dim, m.dataset) == (kind, arch, 7, "mnist")
+    assert m.beta == (0.5 if kind == "vae" else None)
+    assert m.metrics == Metrics(neg_elbo=123.4) and list(m.curves.epochs) == EPOCHS and m.epochs == 1
+    assert m.version and m.created
     x = torch.rand(3, 1, 28, 28)
     torch.testing.assert_close(loaded.decode(loaded.encode(x)[0]), model.eval().decode(model.encode(x)[0]))
 
 
 def test_load_from_bytes_matches_load_from_path(tmp_path):
     model = build_model("vae", ModelConfig(latent_dim=2))
-    path = save_checkpoint(model, tmp_path / "m.safetensors", META)
+    path = save_checkpoint(model, tmp_path / "m.safetensors", META(model))
     a, b = load_checkpoint(path), load_checkpoint(path.read_bytes())
     for k, v in a.state_dict().items():
         assert torch.equal(v, b.state_dict()[k])
@@ -52,7 +58,7 @@ def test_load_from_bytes_matches_load_from_path(tmp_path):
 
 def test_save_is_atomic_and_leaves_no_partial_file(tmp_path, monkeypatch):
     model = build_model("ae", ModelConfig(latent_dim=2))
-    path = save_checkpoint(model, tmp_path / "m.safetensors", META)
+    path = save_checkpoint(model, tmp_path / "m.safetensors", META(model))
     before = path.read_bytes()
 
     def boom(src, dst):
@@ -60,41 +66,28 @@ def test_save_is_atomic_and_leaves_no_partial_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError):
-        save_checkpoint(build_model("ae", ModelConfig(latent_dim=3)), path, META)
+        other = build_model("ae", ModelConfig(latent_dim=3))
+        save_checkpoint(other, path, META(other))
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
 
 
 def _valid_bytes(tmp_path) -> bytes:
-    return save_checkpoint(build_model("vae", ModelConfig(latent_dim=2)), tmp_path / "ok.safetensors", META).read_bytes()
-
-
-class _WritesAFile:
-    """Unpickling this creates a file: proof that a loader ran code."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-
-    def __reduce__(self):
-        return (open, (self.target, "w"))
+    model = build_model("vae", ModelConfig(latent_dim=2))
+    return save_checkpoint(model, tmp_path / "ok.safetensors", META(model)).read_bytes()
 
 
 def test_pickle_renamed_is_refused_and_runs_nothing(tmp_path):
     target = tmp_path / "pwned.txt"
     bad = tmp_path / "evil.safetensors"
-    bad.write_bytes(pickle.dumps({"state_dict": _WritesAFile(str(target))}))
+    bad.write_bytes(pickle.dumps({"state_dict": WritesAFile(str(target))}))
     with pytest.raises(ValueError, match="not a vaeviz checkpoint"):
         load_checkpoint(bad)
     # torch.save's zip format too
-    torch.save({"w": torch.zeros(2), "x": _WritesAFile(str(target))}, tmp_path / "zip.safetensors")
+    torch.save({"w": torch.zeros(2), "x": WritesAFile(str(target))}, tmp_path / "zip.safetensors")
     with pytest.raises(ValueError, match="not a vaeviz checkpoint"):
         load_checkpoint(tmp_path / "zip.safetensors")
     assert not target.exists()
-
-
-def _header(tensors: dict, metadata: dict) -> bytes:
-    header = json.dumps({"__metadata__": metadata, **tensors}).encode()
-    return struct.pack("<Q", len(header)) + header
 
 
 @pytest.mark.parametrize(
@@ -106,12 +99,12 @@ def _header(tensors: dict, metadata: dict) -> bytes:
         (lambda ok: ok[:20], "truncated"),
         (lambda ok: struct.pack("<Q", 5 * 2**30) + b"{}" * 10, "claims"),
         (lambda ok: struct.pack("<Q", 8) + b"not json", "not valid JSON"),
-        (lambda ok: _header({}, {"format": "something-else"}), "not a vaeviz checkpoint"),
-        (lambda ok: _header({}, {"format": FORMAT, "kind": "gan", "config": "{}"}), "unknown model kind"),
-        (lambda ok: _header({}, {"format": FORMAT, "kind": "vae", "config": "{not json"}), "not valid JSON"),
-        (lambda ok: _header({}, {"format": FORMAT, "kind": "vae", "config": json.dumps({"latent_dim": 9999})}),
+        (lambda ok: safetensors_header({}, {"format": "something-else"}), "not a vaeviz checkpoint"),
+        (lambda ok: safetensors_header({}, {"format": FORMAT, "kind": "gan", "config": "{}"}), "unknown model kind"),
+        (lambda ok: safetensors_header({}, {"format": FORMAT, "kind": "vae", "config": "{not json"}), "not valid JSON"),
+        (lambda ok: safetensors_header({}, {"format": FORMAT, "kind": "vae", "config": json.dumps({"latent_dim": 9999})}),
          "latent size"),
-        (lambda ok: _header({}, {"format": FORMAT, "kind": "vae", "config": json.dumps({"wings": 2})}),
+        (lambda ok: safetensors_header({}, {"format": FORMAT, "kind": "vae", "config": json.dumps({"wings": 2})}),
          "unknown model config"),
     ],
 )
@@ -167,4 +160,4 @@ def test_find_skips_partial_and_hidden_files(tmp_path):
     (tmp_path / ".ok.safetensors.abc.part").write_bytes(b"x")
     (tmp_path / ".hidden.safetensors").write_bytes(b"x")
     assert [p.name for p in find_checkpoints([tmp_path])] == ["ok.safetensors"]
-    assert checkpoint_summary(tmp_path / "ok.safetensors")["kind"] == "vae"
+    assert checkpoint_summary(tmp_path / "ok.safetensors").meta.kind == "vae"

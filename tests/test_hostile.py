@@ -20,8 +20,8 @@ import pytest
 
 from vaeviz import checkpoint
 
-from . import hostile
-from .hostile import CANARY, HANDLED, REFUSED
+from .support import hostile
+from .support.hostile import CANARY, HANDLED, REFUSED
 
 IMAGES = hostile.images()
 CHECKPOINTS = hostile.checkpoints()
@@ -132,7 +132,7 @@ def test_a_good_name_is_saved_in_the_user_folder_and_nowhere_else(name_entries, 
 
 def test_long_names_cannot_be_typed_into_the_zoo(name_entries):
     """The one name the zoo test skips: its box holds no more characters than a name may have."""
-    from vaeviz.ui import store
+    from vaeviz import store
 
     assert hostile.zoo_save_box(name_entries["Model zoo: Save as"].page).proto.max_chars == 80
     assert store.NAME_PATTERN.fullmatch("x" * 80) and not store.NAME_PATTERN.fullmatch("x" * 81)

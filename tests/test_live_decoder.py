@@ -25,14 +25,14 @@ from playwright.sync_api import expect
 from vaeviz import ModelConfig, build_model, webdecoder
 from vaeviz.checkpoint import SHIPPED_DIR, find_checkpoints, load_checkpoint
 
-from .browser import (
+from .support.browser import (
     CHROMIUM,
     exceptions_shown,
     launch_browser,
     running_app,
     wait_for_app,
 )
-from .live_browser import browser_decode, browser_draw, open_module_page
+from .support.live_browser import browser_decode, browser_draw, open_module_page
 
 pytestmark = pytest.mark.browser
 

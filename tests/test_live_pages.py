@@ -17,7 +17,7 @@ from .conftest import ROOT
 def app(tmp_path, monkeypatch, data_root):
     from streamlit.testing.v1 import AppTest
 
-    from vaeviz.ui import live_decoder
+    from vaeviz.ui import live as live_decoder
 
     monkeypatch.setenv("VAEVIZ_USER_DIR", str(tmp_path / "user"))
     monkeypatch.setenv("VAEVIZ_DATA_DIR", str(data_root))
@@ -37,7 +37,8 @@ def app(tmp_path, monkeypatch, data_root):
 
 
 def component_data(at) -> list[dict]:
-    return [json.loads(e.proto.json) for e in at.get("bidi_component")]
+    """What the page hands each live decoder (not the owner-token component, which every page has)."""
+    return [d for d in (json.loads(e.proto.json) for e in at.get("bidi_component")) if "mode" in d]
 
 
 def go_live(at) -> None:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from .browser import CHROMIUM
+from .support.browser import CHROMIUM
 from .conftest import ROOT
 
 
 def test_pandas_is_whole_before_any_page_runs():
-    code = ("import sys, vaeviz.ui.models; p = sys.modules.get('pandas'); "
+    code = ("import sys, vaeviz.ui.cache; p = sys.modules.get('pandas'); "
             "print(p is not None and hasattr(p, 'Series') and hasattr(p, 'Index'))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -36,7 +36,7 @@ def test_pandas_is_whole_before_any_page_runs():
 def test_three_sessions_at_once(data_root):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no browser at {CHROMIUM}")
-    cmd = [sys.executable, "bench/load_test.py", "--sessions", "3", "--seconds", "15", "--train-images", "1000",
+    cmd = [sys.executable, "-m", "bench.load_test", "--sessions", "3", "--seconds", "15", "--train-images", "1000",
            "--train-epochs", "1", "--timeout", "120"]
     env = {**os.environ, "VAEVIZ_DATA_DIR": str(data_root)}
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)

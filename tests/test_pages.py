@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from vaeviz.checkpoint import SHIPPED_DIR, find_checkpoints
 
-from .apptest import shown
+from .support.apptest import shown
 from .conftest import ROOT
 
 EXPLORER_PAGES = ["pages/explorer.py", "pages/latent_map.py", "pages/interpolate.py", "pages/draw.py"]

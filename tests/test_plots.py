@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from vaeviz.plots import png_data_uri
+from vaeviz.figures.images import png_data_uri
 
 
 def decoded(uri: str) -> np.ndarray:

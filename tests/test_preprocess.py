@@ -9,35 +9,18 @@ most of the foreign handwriting in tests/foreign_digits/ after `to_mnist`.
 
 from __future__ import annotations
 
-import io
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from vaeviz.preprocess import BadImage, open_image, stroke_width, to_mnist
 
+from .support.files import bomb_png, encoded, glyph, noisy_picture
+
 FOREIGN_DIR = Path(__file__).resolve().parent / "foreign_digits"
-DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-
-
-def font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(DEJAVU), size) if DEJAVU.is_file() else ImageFont.load_default(size=size)
-
-
-def glyph(
-    text: str, *, side: int = 300, size: int = 200, ink=0, paper=255, mode: str = "L", at=(0.5, 0.5)
-) -> Image.Image:
-    """`text` drawn with its centre at fractions `at` of a side x side canvas."""
-    canvas = Image.new(mode, (side, side), paper)
-    draw = ImageDraw.Draw(canvas)
-    x, y = at[0] * side, at[1] * side
-    draw.text((x, y), text, fill=ink, font=font(size), anchor="mm")
-    return canvas
 
 
 def canvas_strokes(colour=(255, 255, 255), width: int = 18, background=(0, 0, 0, 0)) -> Image.Image:
@@ -46,12 +29,6 @@ def canvas_strokes(colour=(255, 255, 255), width: int = 18, background=(0, 0, 0,
     stroke = [(70, 60), (210, 60), (120, 230)]
     ImageDraw.Draw(canvas).line(stroke, fill=colour + (255,), width=width, joint="curve")
     return canvas
-
-
-def encoded(image: Image.Image, format: str = "PNG", **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format, **options)
-    return buffer.getvalue()
 
 
 def centre_of_mass(digit: np.ndarray) -> tuple[float, float]:
@@ -332,28 +309,11 @@ def test_open_image_rejects_formats_outside_the_list_and_names_them():
         open_image(encoded(glyph("5"), "TIFF"))
 
 
-def noisy_picture() -> Image.Image:
-    """Noise compresses badly, so the encoded file is long and cutting it loses real pixels."""
-    return Image.fromarray(np.random.default_rng(1).integers(0, 256, (200, 200), dtype=np.uint8))
-
-
 @pytest.mark.parametrize("format", ["PNG", "JPEG", "GIF"])
 def test_open_image_rejects_truncated_files(format):
     data = encoded(noisy_picture(), format)
     with pytest.raises(BadImage, match="truncated or corrupt"):
         open_image(data[: len(data) // 2])
-
-
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def bomb_png(side: int) -> bytes:
-    """A PNG header claiming side x side 1-bit pixels, with one compressed row of data: a few bytes."""
-    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # 1 bit, greyscale
-    one_row = zlib.compress(b"\x00" * (1 + (side + 7) // 8), 9)
-    chunks = png_chunk(b"IHDR", header) + png_chunk(b"IDAT", one_row) + png_chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + chunks
 
 
 def test_open_image_rejects_a_decompression_bomb_before_decoding():

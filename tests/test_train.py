@@ -12,10 +12,10 @@ def test_training_lowers_the_loss_on_real_data(mnist_slice):
     train, test = mnist_slice
     torch.manual_seed(0)
     model = build_model("vae", ModelConfig(latent_dim=8))
-    before = evaluate(model, test.images)["neg_elbo"]
+    before = evaluate(model, test.images).neg_elbo
     steps = []
     history = fit(model, train, TrainConfig(epochs=2, log_every=5, device="cpu"), test=test, on_step=steps.append)
-    after = evaluate(model, test.images)["neg_elbo"]
+    after = evaluate(model, test.images).neg_elbo
     assert after < before - 200  # ~543 nats untrained -> ~200 after two short epochs
     assert len(history.epochs) == 2 and history.epochs[-1]["test"]["neg_elbo"] == pytest.approx(after)
     assert steps and len(steps[0]["kl_per_dim"]) == 8 and steps[0]["epoch"] == 1
@@ -52,7 +52,7 @@ def test_weight_average_is_what_is_kept_and_evaluated(mnist_slice):
     for a, p in zip(average, model.parameters()):
         torch.testing.assert_close(p, a)
     assert not all(torch.equal(p, q) for p, q in zip(model.parameters(), raw.parameters()))
-    assert history.epochs[-1]["test"]["neg_elbo"] == pytest.approx(evaluate(model, test.images)["neg_elbo"])
+    assert history.epochs[-1]["test"]["neg_elbo"] == pytest.approx(evaluate(model, test.images).neg_elbo)
 
 
 def test_kl_warmup_starts_from_the_reconstruction_alone(mnist_slice):
@@ -103,7 +103,7 @@ def test_pca_is_fitted_not_trained(mnist_slice):
     pca = build_model("pca", ModelConfig(latent_dim=16))
     history = fit(pca, train, TrainConfig(epochs=1, device="cpu"), test=test)
     assert history.epochs[0]["test"]["recon"] < 150  # 16 components already reconstruct well
-    ae_untrained = evaluate(build_model("ae", ModelConfig(latent_dim=16)), test.images)["recon"]
+    ae_untrained = evaluate(build_model("ae", ModelConfig(latent_dim=16)), test.images).recon
     assert history.epochs[0]["test"]["recon"] < ae_untrained
 
 
@@ -112,14 +112,14 @@ def test_metrics_units_and_iw_bound(mnist_slice, tiny_vae):
     fit(tiny_vae, train, TrainConfig(epochs=1, device="cpu"))
     x = test.images[:100]
     m = evaluate(tiny_vae, x)
-    assert m["neg_elbo"] == pytest.approx(m["recon"] + m["kl"])
-    assert m["bce_per_pixel"] == pytest.approx(m["recon"] / 784)
-    assert sum(m["kl_per_dim"]) == pytest.approx(m["kl"], rel=1e-6)
+    assert m.neg_elbo == pytest.approx(m.recon + m.kl)
+    assert m.bce_per_pixel == pytest.approx(m.recon / 784)
+    assert sum(m.kl_per_dim) == pytest.approx(m.kl, rel=1e-6)
     assert evaluate(tiny_vae, x) == m  # seeded: the same numbers every time
     # The importance-weighted bound is tighter than the ELBO and tightens with k.
     nll_1 = sum(iw_nll(tiny_vae, x, k=1, seed=s) for s in range(20)) / 20
     nll_50 = iw_nll(tiny_vae, x, k=50)
-    assert nll_1 == pytest.approx(m["neg_elbo"], rel=0.01)
+    assert nll_1 == pytest.approx(m.neg_elbo, rel=0.01)
     assert nll_50 < nll_1
 
 

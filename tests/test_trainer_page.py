@@ -12,10 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from vaeviz import evaluate, load_checkpoint, load_split
 from vaeviz.__main__ import main as cli_main
+from vaeviz.jobs import JobStatus
 
-from .apptest import open_app
-
-SESSION_MODELS = "vaeviz_session_models"
+from .support.apptest import job_of, open_app, session_labels, token_of
 
 
 @pytest.fixture
@@ -63,7 +62,7 @@ def name_box(at: AppTest):
 
 
 def job(at: AppTest):
-    return at.session_state["trainer_job"]
+    return job_of(at)
 
 
 def test_the_page_starts_with_settings_and_no_job(user_dir):
@@ -81,10 +80,10 @@ def test_train_watch_save_and_agree_with_the_cli(user_dir, data_root):
     small_run(at)
     at.button(key="trainer_start").click()
     at.run()
-    assert "trainer_job" in at.session_state and at.button(key="trainer_start").disabled
+    assert job(at) is not None and at.button(key="trainer_start").disabled
     run_until(at, lambda: not job(at).view().active)
     view = job(at).view()
-    assert view.status == "done", view.message
+    assert view.status is JobStatus.FINISHED, view.message
 
     # The curves got points: per step (train) and per epoch (train and test).
     curves = chart(at, "trainer_curves")
@@ -98,8 +97,7 @@ def test_train_watch_save_and_agree_with_the_cli(user_dir, data_root):
     assert len(at.image) >= 2  # the prior samples and the held-out reconstructions
 
     # The model is in this session's model list (the sidebar of every page) before it is saved.
-    models = at.session_state[SESSION_MODELS]
-    assert any("trained here" in ref.label for ref, _ in models.values())
+    assert any("trained here" in label for label in session_labels(at))
 
     # Save it under a name; then load the file and check it against the CLI's `eval`.
     name_box(at).set_value("my-first-vae")
@@ -110,19 +108,19 @@ def test_train_watch_save_and_agree_with_the_cli(user_dir, data_root):
     assert path.is_file()
     assert any("Saved as" in s.value for s in at.success)
     assert at.button(key="trainer_save").disabled  # saved once
-    assert not any("trained here" in ref.label for ref, _ in at.session_state[SESSION_MODELS].values())
+    assert not any("trained here" in label for label in session_labels(at))
 
     model = load_checkpoint(path)
     test = load_split("mnist", "test", root=data_root)
     fresh = evaluate(model, test.images, seed=0)
-    assert model.meta["metrics"]["neg_elbo"] == pytest.approx(fresh["neg_elbo"], abs=1e-3)
+    assert model.meta.metrics.neg_elbo == pytest.approx(fresh.neg_elbo, abs=1e-3)
     page_curve = view.epochs[-1]["test"]["neg_elbo"]  # what the page's test curve shows last
     out = io.StringIO()
     with redirect_stdout(out), redirect_stderr(io.StringIO()):
         assert cli_main(["eval", str(path), "--iw-k", "0", "--device", "cpu", "--data-dir", str(data_root)]) == 0
     cli = json.loads(out.getvalue().splitlines()[-1])
     assert abs(cli["test"]["neg_elbo"] - page_curve) < 1.0
-    assert model.meta["history"]["epochs"] and model.meta["train_config"]["train_images"] == 2000
+    assert model.meta.curves.epochs and model.meta.train.images == 2000 and model.meta.epochs == 1
 
     # One click selects the saved model and opens the explorer with it.
     at.button(key="trainer_explore").click()
@@ -138,12 +136,12 @@ def test_stop_keeps_the_model_so_far(user_dir, data_root):
     at.button(key="trainer_start").click()
     run_until(at, lambda: job(at).view().progress["step"] > 3)
     at.button(key="trainer_pause").click()
-    run_until(at, lambda: job(at).view().status == "paused")
+    run_until(at, lambda: job(at).view().status is JobStatus.PAUSED)
     assert at.button(key="trainer_resume") is not None
     at.button(key="trainer_stop").click()
     run_until(at, lambda: not job(at).view().active, timeout=60)
     view = job(at).view()
-    assert view.status == "stopped" and view.progress["epoch"] < 200
+    assert view.status is JobStatus.STOPPED and view.progress["epoch"] < 200
     assert at.warning and "Stopped" in at.warning[0].value
     assert at.button(key="trainer_save") is not None  # the stopped model can be saved
     assert not at.button(key="trainer_start").disabled
@@ -166,7 +164,7 @@ def test_bad_names_and_unwritable_folders_give_clear_errors(tmp_path, monkeypatc
     at.button(key="trainer_save").click()
     at.run()
     assert at.error and "stays usable in this session" in at.error[0].value
-    assert any("trained here" in ref.label for ref, _ in at.session_state[SESSION_MODELS].values())
+    assert any("trained here" in label for label in session_labels(at))
     assert list(tmp_path.rglob("*.safetensors")) == []
 
 
@@ -179,12 +177,11 @@ def test_a_beta_sweep_draws_the_rate_distortion_plane(user_dir, data_root):
     at.number_input(key="sweep_epochs").set_value(1)
     at.button(key="trainer_start").click()
     run_until(at, lambda: not job(at).view().active, timeout=240)
-    assert job(at).view().status == "done"
+    assert job(at).view().status is JobStatus.FINISHED
     rd = chart(at, "trainer_rate_distortion")
     points = [t for t in rd["data"] if t.get("text")]
     assert points and [s for s in points[0]["text"]] == ["β = 0", "β = 10"]
-    labels = [ref.label for ref, _ in at.session_state[SESSION_MODELS].values()]
-    assert sum("trained here" in label for label in labels) == 2
+    assert sum("trained here" in label for label in session_labels(at)) == 2
 
 
 def test_a_bad_sweep_list_is_refused(user_dir):
@@ -195,4 +192,26 @@ def test_a_bad_sweep_list_is_refused(user_dir):
     at.button(key="trainer_start").click()
     at.run()
     assert at.error and "Cannot start" in at.error[0].value
-    assert "trainer_job" not in at.session_state
+    assert job(at) is None
+
+
+def test_a_reload_mid_run_finds_the_job_again(user_dir, data_root):
+    at = trainer_page()
+    small_run(at, epochs=200, images=2000)
+    at.button(key="trainer_start").click()
+    run_until(at, lambda: job(at).view().progress["step"] > 3)
+    running = job(at)
+    # A reload is a new session of the same browser: the same owner token, nothing else carried over.
+    again = open_app("pages/trainer.py", token=token_of(at))
+    try:
+        assert job(again) is running and running.status.active
+        assert again.button(key="trainer_start").disabled and again.button(key="trainer_stop") is not None
+        assert any("Training job" in str(p.proto) for p in again.get("progress"))  # the sidebar says so too
+        again.button(key="trainer_stop").click()
+        run_until(again, lambda: not running.view().active, timeout=60)
+        assert any("trained here" in label for label in session_labels(again))  # its model, in the new session
+    finally:
+        running.stop()
+        running.join(60)
+    # Another browser (another token) sees no job of its own.
+    assert job(open_app("pages/trainer.py")) is None

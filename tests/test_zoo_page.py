@@ -1,4 +1,4 @@
-"""The Model zoo page under AppTest, and the rules for saving and deleting (vaeviz.ui.store)."""
+"""The Model zoo page under AppTest, and the rules for saving and deleting (vaeviz.store)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from vaeviz import ModelConfig, TrainConfig, build_model, evaluate, fit, load_checkpoint, save_checkpoint
-from vaeviz.ui import models as ui_models
-from vaeviz.ui import store
+from vaeviz import Metrics, ModelConfig, TrainConfig, build_model, evaluate, fit, load_checkpoint, save_checkpoint, store
+from vaeviz.ui import cache as ui_cache
 
-from .apptest import open_app
-
-SESSION_MODELS = "vaeviz_session_models"
+from .support.apptest import open_app, session_labels
+from .support.checkpoints import measured
 
 
 @pytest.fixture
@@ -22,7 +20,7 @@ def folders(tmp_path, monkeypatch):
     """An empty 'shipped' folder and an empty user folder, so the page sees only what a test puts there."""
     shipped, user = tmp_path / "shipped", tmp_path / "user"
     shipped.mkdir()
-    monkeypatch.setattr(ui_models, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(ui_cache, "SHIPPED_DIR", shipped)
     monkeypatch.setattr(store, "SHIPPED_DIR", shipped)
     monkeypatch.setenv("VAEVIZ_USER_DIR", str(user))
     return shipped, user
@@ -33,9 +31,8 @@ def make_checkpoint(path: Path, kind: str, mnist_slice, latent_dim: int = 4) -> 
     train, test = mnist_slice
     model = build_model(kind, ModelConfig(latent_dim=latent_dim, hidden=(64, 32)), seed=0)
     history = fit(model, train, TrainConfig(epochs=1, device="cpu", log_every=4), test=test)
-    meta = {"dataset": "mnist", "train_config": {"epochs": 1, "train_images": 2000},
-            "metrics": evaluate(model, test.images),
-            "history": {"epochs": history.epochs, "steps": history.steps, "train_images_per_s": 1.0, "diverged": None}}
+    meta = measured(model, metrics=evaluate(model, test.images), epochs=history.epochs, steps=history.steps,
+                    train_images=2000)
     return save_checkpoint(model, path, meta)
 
 
@@ -87,9 +84,9 @@ def ref_key(stem: str) -> str:
     """The key the app gives the checkpoint file called `stem` (shipped or user folder)."""
     from vaeviz.checkpoint import find_checkpoints
 
-    for path in find_checkpoints([ui_models.SHIPPED_DIR, store.user_dir()]):
+    for path in find_checkpoints([ui_cache.SHIPPED_DIR, store.user_dir()]):
         if path.stem == stem:
-            return ui_models._file_ref(path, "shipped" if path.parent == ui_models.SHIPPED_DIR else "user").key
+            return ui_cache._file_ref(path, "shipped" if path.parent == ui_cache.SHIPPED_DIR else "user").key
     raise AssertionError(f"no checkpoint {stem}")
 
 
@@ -127,15 +124,14 @@ def test_upload_validates_and_keeps_nothing_bad(folders, mnist_slice, tmp_path):
     at.file_uploader(key="zoo_upload_0").set_value(("evil.safetensors", b"\x80\x04pickle-ish bytes", "application/octet-stream"))
     at.run()
     assert at.error and "was not loaded and nothing was kept" in at.error[0].value
-    assert not at.session_state[SESSION_MODELS] if SESSION_MODELS in at.session_state else True  # nothing registered
+    assert session_labels(at) == []  # nothing registered
     assert not user.exists() or not list(user.iterdir())
 
     good = make_checkpoint(tmp_path / "elsewhere" / "shared-by-a-friend.safetensors", "vae", mnist_slice)
     at.file_uploader(key="zoo_upload_0").set_value((good.name, good.read_bytes(), "application/octet-stream"))
     at.run()
     assert not at.exception and not at.error
-    labels = [ref.label for ref, _ in at.session_state[SESSION_MODELS].values()]
-    assert labels == ["shared-by-a-friend (uploaded)"]
+    assert session_labels(at) == ["shared-by-a-friend (uploaded)"]
     assert "shared-by-a-friend (uploaded)" in list(at.dataframe[0].value["name"])
     assert not user.exists() or not list(user.iterdir())  # nothing written until saved
 
@@ -148,8 +144,8 @@ def test_upload_validates_and_keeps_nothing_bad(folders, mnist_slice, tmp_path):
     original, copy = load_checkpoint(good), load_checkpoint(saved)
     for k, v in original.state_dict().items():
         assert torch.equal(v, copy.state_dict()[k]), k
-    assert copy.meta["metrics"]["neg_elbo"] == original.meta["metrics"]["neg_elbo"]
-    assert copy.meta["created"] == original.meta["created"]  # still says when it was trained
+    assert copy.meta.metrics.neg_elbo == original.meta.metrics.neg_elbo
+    assert copy.meta.created == original.meta.created  # still says when it was trained
     assert any("Saved as" in m.value for m in at.success)
     assert "shared-by-a-friend (uploaded)" not in list(at.dataframe[0].value["name"])  # not registered again
     assert any("friends-vae" in n for n in at.dataframe[0].value["name"])
@@ -180,12 +176,46 @@ def test_names_are_checked(folders):
 
 def test_save_stays_in_the_user_folder_and_never_overwrites(folders, tiny_vae):
     _, user = folders
-    tiny_vae.meta = {"dataset": "mnist", "metrics": {"recon": 1.0}, "path": "/somewhere", "name": "x"}
-    path = store.save_model(tiny_vae, "kept")
+    tiny_vae.meta = measured(tiny_vae, metrics=Metrics(recon=1.0))
+    path = store.save_model(tiny_vae, "kept", owner="someone")
     assert path == user / "kept.safetensors" and store.is_user_file(path)
-    assert load_checkpoint(path).meta["path"] == str(path)  # load-time fields are not stored
+    assert load_checkpoint(path).meta.owner == "someone"  # the saver is recorded
     with pytest.raises(FileExistsError):
         store.save_model(tiny_vae, "kept")
     data = store.checkpoint_bytes(tiny_vae)
-    assert load_checkpoint(data).meta["metrics"] == {"recon": 1.0}
+    assert load_checkpoint(data).meta.metrics == Metrics(recon=1.0)
     assert not store.is_user_file(user.parent / "kept.safetensors")
+
+
+def test_a_beta_4_sweep_model_trained_here_shows_its_true_beta_and_epochs(folders, data_root):
+    """Once shown as β "None" in the table and "β = 1 ... (1 epochs)" in its header."""
+    import time
+
+    from .support.apptest import job_of
+
+    at = open_app("pages/trainer.py")
+    at.button_group(key="trainer_mode").set_value("β sweep")
+    at.run()
+    at.text_input(key="sweep_betas").set_value("0, 4")
+    at.select_slider(key="sweep_images").set_value(1000)
+    at.number_input(key="sweep_epochs").set_value(2)
+    at.button(key="trainer_start").click()
+    at.run()
+    deadline = time.monotonic() + 240
+    while job_of(at).status.active:
+        assert time.monotonic() < deadline, "the sweep did not finish"
+        time.sleep(0.3)
+        at.run()
+    at.switch_page("pages/zoo.py")
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    row = table[table["name"].str.contains("beta4")].iloc[0]
+    assert row["β"] == 4.0 and row["epochs"] == 2 and row["kind"] == "VAE"
+    beta4 = [r for r in at.session_state["vaeviz_session_models"].refs() if "beta4" in r.label][0]
+    at.selectbox(key="zoo_details").set_value(beta4.key)
+    at.run()
+    header = next(m.value for m in at.markdown if "latent" in m.value and "β" in m.value)
+    assert "β = 4" in header and "2 epochs of 1,000 images" in header, header
+    ae_like = table[table["kind"] == "VAE"]
+    assert set(ae_like["β"]) == {0.0, 4.0}

@@ -1,4 +1,4 @@
-"""The command line: `python -m vaeviz train | eval | list`.
+"""The command line: `vaeviz train | eval | list` (also `python -m vaeviz ...`).
 
 Each command prints a human-readable account, then a JSON object as the last line of standard
 output, so scripts can read the result with `json.loads(stdout.splitlines()[-1])`. Expected errors
@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from dataclasses import replace
+
 from .checkpoint import checkpoint_summary, find_checkpoints, load_checkpoint, save_checkpoint, user_dir
 from .config import ModelConfig, TrainConfig, shown
 from .data import DATASETS, dataset_spec, load_split
+from .jobs import MAX_SAVED_STEPS, thin
+from .meta import Curves, Metrics, TrainingRun
 from .metrics import evaluate, iw_nll
 from .models import MODELS, build_model
 from .train import fit, pick_device
-
-MAX_STEP_RECORDS = 400  # per-step curve points kept in a checkpoint (thinned evenly)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,7 +59,7 @@ def _number(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m vaeviz", description="Train, evaluate and list vaeviz models.")
+    parser = _Parser(prog="vaeviz", description="Train, evaluate and list vaeviz models.")
     parser.add_argument("--version", action="version", version=f"vaeviz {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -101,19 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _test_metrics(model, images, iw_k: int, seed: int) -> dict:
+def _test_metrics(model, images, iw_k: int, seed: int) -> Metrics:
     metrics = evaluate(model, images, seed=seed)
-    if iw_k and model.kind == "vae":
-        metrics["iw_nll"] = iw_nll(model, images, k=iw_k, seed=seed)
-        metrics["iw_k"] = iw_k
+    if iw_k and model.probabilistic:
+        metrics = replace(metrics, iw_nll=iw_nll(model, images, k=iw_k, seed=seed), iw_k=iw_k)
     return metrics
-
-
-def _thin(records: list[dict], limit: int) -> list[dict]:
-    if len(records) <= limit:
-        return records
-    stride = len(records) / limit
-    return [records[int(i * stride)] for i in range(limit - 1)] + [records[-1]]
 
 
 def _warm_start(model, path: str) -> list[dict]:
@@ -122,7 +116,12 @@ def _warm_start(model, path: str) -> list[dict]:
     if start.kind != model.kind or start.cfg != model.cfg:
         raise ValueError(f"--init {path} is a {start.kind} with config {start.cfg}, not this model's")
     model.load_state_dict(start.state_dict())
-    return list((start.meta.get("history") or {}).get("epochs", []))
+    return list(start.meta.curves.epochs)
+
+
+def _summary(metrics: Metrics) -> dict:
+    """The metrics for the JSON line, without the per-dimension list."""
+    return {k: v for k, v in metrics.to_dict().items() if k != "kl_per_dim"}
 
 
 def _check_writable(out: Path) -> None:
@@ -180,20 +179,12 @@ def cmd_train(args: argparse.Namespace) -> dict:
     if history.diverged:
         print(f"warning: {history.diverged}", file=sys.stderr)
     metrics = _test_metrics(model, test.images, args.iw_k, args.seed)
-    meta = {
-        "dataset": args.dataset,
-        "train_config": {**tcfg.to_dict(), "train_images": len(train.images), "device": str(device),
-                         "init_from": Path(args.init).name if args.init else None},
-        "metrics": metrics,
-        "history": {
-            "epochs": earlier + [{**r, "epoch": r["epoch"] + len(earlier)} for r in history.epochs],
-            "steps": _thin(history.steps, MAX_STEP_RECORDS),
-            "train_images_per_s": history.train_images_per_s,
-            "diverged": history.diverged,
-        },
-    }
-    save_checkpoint(model, out, meta)
-    summary = {k: v for k, v in metrics.items() if k != "kl_per_dim"}
+    run = TrainingRun(tcfg, len(train.images), str(device), Path(args.init).name if args.init else None,
+                      history.train_images_per_s, history.diverged, history.stopped)
+    curves = Curves(tuple(thin(history.steps, MAX_SAVED_STEPS)),
+                    tuple(earlier + [{**r, "epoch": r["epoch"] + len(earlier)} for r in history.epochs]))
+    model.meta = model.meta.with_run(dataset=args.dataset, train=run, metrics=metrics, curves=curves)
+    save_checkpoint(model, out)
     return {
         "checkpoint": str(out),
         "kind": args.model,
@@ -205,14 +196,14 @@ def cmd_train(args: argparse.Namespace) -> dict:
         "train_images_per_s": round(history.train_images_per_s, 1),
         "train_seconds": round(history.train_seconds, 2),
         "diverged": history.diverged,
-        "test": summary,
+        "test": _summary(metrics),
     }
 
 
 def cmd_eval(args: argparse.Namespace) -> dict:
     device = pick_device(args.device)
     model = load_checkpoint(args.checkpoint, device=device)
-    dataset = args.dataset or model.meta.get("dataset")
+    dataset = args.dataset or model.meta.dataset
     if not dataset:
         raise ValueError("the checkpoint does not say its data set; pass --dataset")
     test = load_split(dataset, "test", root=args.data_dir, device=device, limit=args.limit)
@@ -220,17 +211,17 @@ def cmd_eval(args: argparse.Namespace) -> dict:
         raise ValueError(f"{dataset} images are {tuple(test.images.shape[1:])}, the model expects {model.cfg.image_shape}")
     metrics = _test_metrics(model, test.images, args.iw_k, args.seed)
     m = model.meta
-    print(f"{Path(args.checkpoint).name}: {m['kind']}/{m['arch']} latent={m['latent_dim']} on {dataset} "
-          f"({metrics['n_images']} test images)", file=sys.stderr)
+    print(f"{Path(args.checkpoint).name}: {m.kind}/{m.config.arch} latent={m.config.latent_dim} on {dataset} "
+          f"({metrics.n_images} test images)", file=sys.stderr)
     return {
         "checkpoint": args.checkpoint,
-        "kind": m["kind"],
-        "arch": m["arch"],
-        "latent_dim": m["latent_dim"],
-        "beta": m["beta"],
+        "kind": m.kind,
+        "arch": m.config.arch,
+        "latent_dim": m.config.latent_dim,
+        "beta": m.beta,
         "dataset": dataset,
-        "test": {k: v for k, v in metrics.items() if k != "kl_per_dim"},
-        "kl_per_dim": metrics["kl_per_dim"],
+        "test": _summary(metrics),
+        "kl_per_dim": list(metrics.kl_per_dim) if metrics.kl_per_dim is not None else None,
     }
 
 
@@ -239,16 +230,16 @@ def cmd_list(args: argparse.Namespace) -> dict:
     rows, problems = [], []
     for path in find_checkpoints(folders):
         try:
-            s = checkpoint_summary(path)
+            info = checkpoint_summary(path)
         except ValueError as exc:
             problems.append(str(exc))
             continue
-        met = s.get("metrics") or {}
+        m = info.meta
         rows.append({
-            "name": s["name"], "path": s["path"], "kind": s["kind"], "arch": s["arch"],
-            "latent_dim": s["latent_dim"], "beta": s["beta"], "dataset": s.get("dataset"),
-            "neg_elbo": met.get("neg_elbo") if s["kind"] == "vae" else None, "recon": met.get("recon"), "kl": met.get("kl"),
-            "size_bytes": s["size_bytes"],
+            "name": info.name, "path": info.path, "kind": m.kind, "arch": m.config.arch,
+            "latent_dim": m.config.latent_dim, "beta": m.beta, "dataset": m.dataset,
+            "neg_elbo": m.metrics.neg_elbo, "recon": m.metrics.recon, "kl": m.metrics.kl,
+            "size_bytes": info.size_bytes,
         })
     for r in rows:
         elbo = f"{r['neg_elbo']:.2f}" if isinstance(r["neg_elbo"], (int, float)) else "-"

@@ -1,57 +1,46 @@
-"""Checkpoints: one `.safetensors` file holding a model's tensors and JSON metadata.
+"""Checkpoints: one `.safetensors` file holding a model's tensors and its `CheckpointMeta`.
 
-Saving writes a temporary file in the destination folder, flushes it to disk, then renames it over
-the destination (`os.replace`), so a crash, even SIGKILL mid-write, never leaves a half-written
-checkpoint under the real name; a dead save's hidden temporary is removed by the next save or
-listing (`bench/kill_during_save.py` measures this). Loading never unpickles anything: the file is
-checked byte by byte (size, header length, header JSON, tensor offsets) before safetensors parses
-it, so an uploaded file cannot run code, and every way a file can be wrong is a `ValueError` with a
-message a person understands.
+Saving writes the file atomically (`vaeviz.atomic.write_atomic`): a crash, even SIGKILL mid-write,
+never leaves a half-written checkpoint under the real name. Loading never unpickles anything: the
+file is checked byte by byte (size, header length, header JSON, tensor offsets), its metadata is
+validated field by field (`CheckpointMeta.from_header`), and the tensor shapes its config needs are
+compared with the header's before anything is allocated, so an uploaded file cannot run code, and
+every way a file can be wrong is a `ValueError` with a message a person understands.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
-import re
 import struct
-import tempfile
-import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-try:
-    import fcntl  # file locks tell a live save's temporary file from a dead one's (write_atomic)
-except ImportError:  # Windows
-    fcntl = None
 
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from . import __version__
-from .config import ModelConfig, shown
-from .models import MODELS, Autoencoder
+from .atomic import fcntl, remove_stale_temps, write_atomic  # noqa: F401 - fcntl: tests ask whether locks exist
+from .config import shown
+from .meta import FORMAT, CheckpointInfo, CheckpointMeta  # noqa: F401 - FORMAT: part of this module's API
+from .models import MODELS, Model
 
-FORMAT = "vaeviz-checkpoint/1"
 MAX_FILE_BYTES = 64 * 1024 * 1024  # far above any real vaeviz checkpoint (they are ~1-3 MB)
 MAX_HEADER_BYTES = 1024 * 1024  # the JSON header; real ones are a few kB (curves included)
 SUFFIX = ".safetensors"
 _DTYPES = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}  # float tensors only: a model has no others
-_META_JSON_KEYS = ("config", "train_config", "metrics", "history", "dataset_info")
 
 
 def save_checkpoint(
-    model: Autoencoder, path: str | os.PathLike, meta: dict[str, Any], *, overwrite: bool = True
+    model: Model, path: str | os.PathLike, meta: CheckpointMeta | None = None, *, overwrite: bool = True
 ) -> Path:
-    """Write `model`'s tensors and `meta` to `path` atomically. Returns the final path.
+    """Write `model`'s tensors and metadata (default `model.meta`) to `path` atomically.
 
-    `meta` holds: dataset, train_config, metrics, history (and anything else JSON-able); kind,
-    config, format, version and creation time are filled in here. With `overwrite=False` an
-    existing file is never replaced (FileExistsError), even by a save racing this one.
-    Raises ValueError for a model or metadata that would make a file no one can load (NaN
-    weights), OSError when the folder cannot be written.
+    With `overwrite=False` an existing file is never replaced (FileExistsError), even by a save
+    racing this one. Raises ValueError for a model or metadata that would make a file no one can
+    load (NaN weights), OSError when the folder cannot be written. Returns the final path.
     """
     path = Path(path)
     if path.suffix != SUFFIX:
@@ -60,168 +49,21 @@ def save_checkpoint(
     return path
 
 
-def checkpoint_bytes(model: Autoencoder, meta: dict[str, Any]) -> bytes:
+def checkpoint_bytes(model: Model, meta: CheckpointMeta | None = None) -> bytes:
     """The bytes of the file `save_checkpoint` writes, made in memory (a download needs no disk).
 
     Raises ValueError for NaN weights or metadata that JSON cannot hold.
     """
     module = getattr(model, "_orig_mod", model)  # the uncompiled module's names
+    meta = meta if meta is not None else module.meta
+    if meta.kind != module.kind or meta.config != module.cfg:
+        meta = replace(meta, kind=module.kind, config=module.cfg)  # the tensors decide what they are
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
     # The loader refuses non-finite weights, so such a file could never be opened again: say so now.
     bad = next((k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
     if bad is not None:
         raise ValueError(f"not saved: the weight {bad} holds NaN or infinite values (did the training diverge?)")
-    header = {
-        "format": FORMAT,
-        "kind": module.kind,
-        "config": module.cfg.to_dict(),
-        "vaeviz_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        **{k: v for k, v in meta.items() if k not in ("kind", "config", "format")},
-    }
-    metadata = {}
-    for key, value in header.items():
-        try:
-            metadata[key] = value if isinstance(value, str) else json.dumps(value, allow_nan=False)
-        except ValueError:  # json's own words ("Out of range float values ...") say nothing to a person
-            raise ValueError(f"not saved: the {key} to store with the model hold NaN or infinite numbers") from None
-    return st_save(tensors, metadata=metadata)
-
-
-# A save writes `.NAME.XXXXXXXX.part` (mkstemp's 8 random characters): hidden and with another
-# suffix, so no listing ever shows it. Its writer holds an exclusive lock on it until the rename;
-# the kernel drops the lock when a process dies, even by SIGKILL, so a temporary whose lock can be
-# taken is a dead save's and can go. Without file locks (Windows) only old ones are removed.
-TEMP_SUFFIX = ".part"
-_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.part")
-STALE_TEMP_AGE_S = 3600.0  # Windows only: a temporary this old has no live writer
-WRITE_CHUNK = 1 << 20  # bytes per write call: large files go out in pieces, partial writes retried
-
-
-def write_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> None:
-    """Write bytes to `path` so that it holds its old content or all of `data`, never a mix.
-
-    The bytes go to a locked temporary file in the same folder, are flushed to disk (fsync), and
-    the file is renamed over `path` (`os.replace`); then the folder is flushed, so the new name
-    survives a power cut too. A crash at any point leaves `path` as it was, or complete.
-    `overwrite=False` links the file into place instead, which fails (FileExistsError) if `path`
-    exists, atomically. Temporaries of saves that died are removed first (`remove_stale_temps`).
-    """
-    path = Path(path)
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(folder)
-    fd, tmp = _locked_temp(folder, path.name)
-    closed = False
-    try:
-        view = memoryview(data)
-        while view:  # os.write may write less than asked (signals, pipes); ENOSPC raises here
-            view = view[os.write(fd, view[:WRITE_CHUNK]):]
-        os.fsync(fd)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        if fcntl is None:  # Windows cannot rename a file that is open
-            os.close(fd)
-            closed = True
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _link_new(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)  # still locked: no cleaner can mistake it for a dead save's
-        raise
-    finally:
-        if not closed:
-            os.close(fd)  # releases the lock; by now the temporary's name is gone
-    _fsync_folder(folder)
-
-
-def _locked_temp(folder: Path, name: str) -> tuple[int, str]:
-    """A new temporary file for `name` in `folder`, open and locked: (fd, path)."""
-    while True:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=TEMP_SUFFIX, dir=folder)
-        if fcntl is None:
-            return fd, tmp
-        fcntl.flock(fd, fcntl.LOCK_EX)  # waits only while a cleaner that saw it unlocked deletes it
-        if os.fstat(fd).st_nlink > 0:
-            return fd, tmp
-        os.close(fd)  # a cleaner took it between its creation and our lock: take another name
-
-
-def _link_new(tmp: str, path: Path) -> None:
-    """Put `tmp` at `path` only if nothing is there (a hard link fails on an existing name)."""
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise FileExistsError(f"{path.name} already exists in {path.parent}") from None
-    except OSError:  # a file system without hard links: check, then rename (a tiny race remains)
-        if path.exists():
-            raise FileExistsError(f"{path.name} already exists in {path.parent}") from None
-        os.replace(tmp, path)
-        return
-    os.unlink(tmp)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Flush a folder's entries (the rename) to disk. Best effort: the file is already in place,
-    and some systems cannot open a folder (Windows) or flush one (a few network file systems)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def remove_stale_temps(folder: str | os.PathLike) -> int:
-    """Delete the temporary files of saves into `folder` that died mid-write; returns how many.
-
-    Safe while other processes save there: a live save's temporary is locked and is left alone.
-    Errors (a read-only folder) are ignored: stale temporaries are invisible, only wasted space.
-    """
-    try:
-        entries = [e for e in os.scandir(folder) if _TEMP_NAME.fullmatch(e.name)]
-    except OSError:
-        return 0
-    removed = 0
-    for entry in entries:
-        try:
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            if fcntl is None:
-                if time.time() - entry.stat().st_mtime > STALE_TEMP_AGE_S:
-                    os.unlink(entry.path)
-                    removed += 1
-                continue
-            fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: a live save's
-                os.unlink(entry.path)  # while locked, so its writer (if it just began) takes another
-                removed += 1
-            finally:
-                os.close(fd)
-        except OSError:
-            continue
-    return removed
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it; done once, at import, before any threads
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
+    return st_save(tensors, metadata=meta.to_header(__version__))
 
 
 def read_checkpoint_bytes(path: str | os.PathLike) -> bytes:
@@ -302,81 +144,38 @@ def _parse_header(data: bytes, name: str) -> dict[str, Any]:
     return header
 
 
-def _read_meta(header: dict[str, Any], name: str) -> dict[str, Any]:
-    raw = header.get("__metadata__")
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise ValueError(
-            f"{name} is a safetensors file but not a vaeviz checkpoint (no '{FORMAT}' metadata)"
-        )
-    meta: dict[str, Any] = {}
-    for key, value in raw.items():
-        if not isinstance(value, str):  # safetensors metadata is text; anything else is hand-made
-            raise ValueError(f"{name}: the metadata field {key!r} is not text")
-        if key in _META_JSON_KEYS:
-            try:
-                meta[key] = json.loads(value)
-            except json.JSONDecodeError:
-                raise ValueError(f"{name}: the metadata field {key!r} is not valid JSON") from None
-            except RecursionError:
-                raise ValueError(f"{name}: the metadata field {key!r} is JSON nested far too deeply") from None
-            if not isinstance(meta[key], dict) and (key == "config" or meta[key] is not None):
-                raise ValueError(f"{name}: the metadata field {key!r} is not a JSON object")
-        else:
-            meta[key] = value
-    if "config" not in meta or "kind" not in meta:
-        raise ValueError(f"{name}: the metadata lacks the model kind or config")
-    return meta
-
-
 def load_checkpoint(
     source: str | os.PathLike | bytes, *, device: str | torch.device = "cpu", name: str | None = None
-) -> Autoencoder:
+) -> Model:
     """Load a checkpoint (a path or the file's bytes) into a model in eval mode on `device`.
 
-    The model's `meta` dict carries kind, arch, latent_dim, beta, dataset, metrics, config,
-    train_config, history, vaeviz_version, created, and path (None for bytes).
-    Raises ValueError, with a readable message, for anything that is not a valid checkpoint.
+    The model's `meta` is the file's `CheckpointMeta`. Raises ValueError, with a readable message,
+    for anything that is not a valid checkpoint.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data, path, label = bytes(source), None, name or "the uploaded file"
+        data, label = bytes(source), name or "the uploaded file"
     else:
         path = Path(source)
         data, label = read_checkpoint_bytes(path), name or path.name
-    meta, cfg, tensors = _validated(data, label)
-    kind = meta["kind"]
-    model = MODELS[kind](cfg)
+    meta, tensors = _validated(data, label)
+    model = MODELS[meta.kind](meta.config)
     model.load_state_dict(tensors, strict=True)
     model.to(device).eval()
-    model.meta = {
-        **meta,
-        "arch": cfg.arch,
-        "latent_dim": cfg.latent_dim,
-        "beta": cfg.beta if kind == "vae" else None,
-        "path": str(path) if path is not None else None,
-        "name": path.stem if path is not None else (name or "uploaded"),
-        "size_bytes": len(data),
-    }
-    model.meta.setdefault("metrics", {})
-    model.meta.setdefault("dataset", None)
+    model.meta = meta
     return model
 
 
-def _validated(data: bytes, label: str) -> tuple[dict[str, Any], ModelConfig, dict[str, torch.Tensor]]:
-    """Every check of a checkpoint's bytes, short of building the model: (meta, config, tensors)."""
+def _validated(data: bytes, label: str) -> tuple[CheckpointMeta, dict[str, torch.Tensor]]:
+    """Every check of a checkpoint's bytes, short of building the model: (meta, tensors)."""
     header = _parse_header(data, label)
-    meta = _read_meta(header, label)
-    kind = meta["kind"]
-    if kind not in MODELS:
-        raise ValueError(f"{label}: unknown model kind {shown(kind)!r}; expected one of {', '.join(MODELS)}")
-    try:
-        cfg = ModelConfig.from_dict(meta["config"])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{label}: invalid model config: {exc}") from None
+    meta = CheckpointMeta.from_header(header.get("__metadata__"), label)
+    if meta.kind not in MODELS:
+        raise ValueError(f"{label}: unknown model kind {shown(meta.kind)!r}; expected one of {', '.join(MODELS)}")
     # The config comes from the file, and a valid one can describe billions of weights: compare
     # the tensors it needs with those the header lists on a model without storage first, so a
     # few-kB file cannot make the loader allocate gigabytes. Matching tensors fit in the file.
     with torch.device("meta"):
-        skeleton = MODELS[kind](cfg)
+        skeleton = MODELS[meta.kind](meta.config)
     listed = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
     _check_shapes({k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, listed, label)
     try:
@@ -384,7 +183,7 @@ def _validated(data: bytes, label: str) -> tuple[dict[str, Any], ModelConfig, di
     except Exception as exc:  # safetensors raises its own error type for malformed files
         raise ValueError(f"{label} is not a valid safetensors file ({exc})") from None
     _check_finite(tensors, label)
-    return meta, cfg, tensors
+    return meta, tensors
 
 
 def _check_shapes(expected: dict[str, tuple], found: dict[str, tuple], label: str) -> None:
@@ -412,23 +211,15 @@ def _check_finite(tensors: dict[str, torch.Tensor], label: str) -> None:
         raise ValueError(f"{label}: tensor {bad[0]} holds NaN or infinite values")
 
 
-def checkpoint_summary(path: str | os.PathLike) -> dict[str, Any]:
-    """Metadata of a checkpoint without building the model (for tables). Raises ValueError.
+def checkpoint_summary(path: str | os.PathLike) -> CheckpointInfo:
+    """A checkpoint's metadata without building the model (for tables). Raises ValueError.
 
     The file gets every check `load_checkpoint` makes, so a listed checkpoint can be loaded.
     """
     path = Path(path)
     data = read_checkpoint_bytes(path)
-    meta, cfg, _ = _validated(data, path.name)
-    return {
-        **meta,
-        "name": path.stem,
-        "path": str(path),
-        "arch": cfg.arch,
-        "latent_dim": cfg.latent_dim,
-        "beta": cfg.beta if meta["kind"] == "vae" else None,
-        "size_bytes": len(data),
-    }
+    meta, _ = _validated(data, path.name)
+    return CheckpointInfo(meta, str(path), path.stem, len(data))
 
 
 # --- where checkpoints live -------------------------------------------------------------------

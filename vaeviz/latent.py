@@ -12,7 +12,7 @@ from statistics import NormalDist
 import numpy as np
 import torch
 
-from .models import Autoencoder
+from .models import Model
 
 SPACINGS = ("linear", "quantile")
 PATHS = ("linear", "spherical")
@@ -22,10 +22,10 @@ PATHS = ("linear", "spherical")
 
 
 @torch.no_grad()
-def encode(model: Autoencoder, images: torch.Tensor, batch_size: int = 2000) -> tuple[np.ndarray, np.ndarray | None]:
+def encode(model: Model, images: torch.Tensor, batch_size: int = 2000) -> tuple[np.ndarray, np.ndarray | None]:
     """Encode images (N, C, H, W) -> (mu (N, D), logvar (N, D) or None) as float32 numpy."""
     model.eval()
-    device = next(iter(model.state_dict().values())).device
+    device = model.device
     mus, logvars = [], []
     for start in range(0, len(images), batch_size):
         mu, logvar = model.encode(images[start : start + batch_size].to(device))
@@ -37,13 +37,12 @@ def encode(model: Autoencoder, images: torch.Tensor, batch_size: int = 2000) -> 
 
 
 @torch.no_grad()
-def decode(model: Autoencoder, codes: np.ndarray) -> np.ndarray:
+def decode(model: Model, codes: np.ndarray) -> np.ndarray:
     """Decode codes (N, D) -> images (N, H, W) (or (N, H, W, C) for colour) as float32 in [0, 1]."""
     model.eval()
-    device = next(iter(model.state_dict().values())).device
+    device = model.device
     z = torch.as_tensor(np.asarray(codes, dtype=np.float32).reshape(-1, model.cfg.latent_dim), device=device)
-    x = model.decode(z).float().cpu().numpy()  # (N, C, H, W)
-    return x[:, 0] if x.shape[1] == 1 else x.transpose(0, 2, 3, 1)
+    return pictures(model.decode(z))
 
 
 # --- grids -----------------------------------------------------------------------------------
@@ -163,6 +162,73 @@ def pca(codes: np.ndarray, n_components: int | None = None) -> Projection:
     return Projection(mean.astype(np.float32), comps.astype(np.float32), ratio.astype(np.float32))
 
 
+MAP_METHODS = ("raw", "pca", "tsne")
+
+
+@dataclass(frozen=True)
+class MapView:
+    """How codes become 2-D map coordinates: x = (z - origin) . directions[0], y likewise.
+
+    The one map convention of every page: raw coordinates are titled "z1", "z2"; principal
+    directions "PC1 (34% of variance)"; t-SNE "t-SNE 1", which has no directions (no way from
+    new codes to the plane, nor back).
+    """
+
+    method: str  # "raw", "pca" or "tsne"
+    axis_titles: tuple[str, str]
+    coords: np.ndarray  # (N, 2) of the codes the view was made from
+    origin: np.ndarray | None = None  # (D,)
+    directions: np.ndarray | None = None  # (2, D), orthonormal rows (a zero row for a 1-D latent)
+
+    @property
+    def invertible(self) -> bool:
+        return self.directions is not None
+
+    def project(self, codes: np.ndarray) -> np.ndarray:
+        """Map coordinates (M, 2) of new codes (M, D); only for raw and PCA views."""
+        if self.directions is None:
+            raise ValueError("a t-SNE map has no projection for new codes")
+        return (np.atleast_2d(np.asarray(codes, np.float32)) - self.origin) @ self.directions.T
+
+    def lift(self, xy: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
+        """Codes (M, D) at map coordinates (M, 2): off-plane parts from `base` (default the origin)."""
+        if self.directions is None:
+            raise ValueError("a t-SNE map has no way back to codes")
+        xy = np.atleast_2d(np.asarray(xy, np.float32))
+        anchor = self.origin if base is None else np.asarray(base, np.float32)
+        off_plane = anchor - ((anchor - self.origin) @ self.directions.T) @ self.directions
+        return (off_plane[None] + xy @ self.directions).astype(np.float32)
+
+
+def map_view(codes: np.ndarray, method: str = "pca", dims: tuple[int, int] = (0, 1), *,
+             projection: Projection | None = None, tsne_coords: np.ndarray | None = None) -> MapView:
+    """The map of codes (N, D) under `method`: "raw" (latent dimensions `dims`), "pca" (principal
+    directions `dims` of `projection`, computed here if not given) or "tsne" (`tsne_coords`).
+
+    A 1-D latent is drawn along z1 whatever the method; a 2-D one's PCA is still a rotation of it.
+    """
+    codes = np.asarray(codes, np.float32)
+    d = codes.shape[1]
+    a, b = dims
+    if d == 1:
+        directions = np.array([[1.0], [0.0]], np.float32)
+        return MapView("raw", ("z1", ""), codes @ directions.T, np.zeros(1, np.float32), directions)
+    if method == "raw":
+        directions = np.eye(d, dtype=np.float32)[[a, b]]
+        return MapView("raw", (f"z{a + 1}", f"z{b + 1}"), codes[:, [a, b]], np.zeros(d, np.float32), directions)
+    if method == "pca":
+        proj = projection if projection is not None else pca(codes)
+        ratio = proj.explained_variance_ratio
+        directions = proj.components[[a, b]]
+        titles = (f"PC{a + 1} ({ratio[a]:.0%} of variance)", f"PC{b + 1} ({ratio[b]:.0%} of variance)")
+        return MapView("pca", titles, (codes - proj.mean) @ directions.T, proj.mean, directions)
+    if method == "tsne":
+        if tsne_coords is None:
+            tsne_coords = tsne(codes)
+        return MapView("tsne", ("t-SNE 1", "t-SNE 2"), np.asarray(tsne_coords, np.float32))
+    raise ValueError(f"unknown map method {method!r}; expected one of {', '.join(MAP_METHODS)}")
+
+
 def tsne(codes: np.ndarray, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
     """A 2-D t-SNE embedding of codes (N, D) (scikit-learn; PCA initialisation; seconds for 2k points)."""
     from sklearn.manifold import TSNE
@@ -205,6 +271,14 @@ def mosaic(images: np.ndarray, cols: int, pad: int = 1, pad_value: float = 1.0) 
         r, c = divmod(i, cols)
         out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
     return out
+
+
+def pictures(images) -> np.ndarray:
+    """Images (N, C, H, W), tensor or array, as pictures: (N, H, W) grey or (N, H, W, C) colour, numpy."""
+    if isinstance(images, torch.Tensor):
+        images = images.detach().float().cpu().numpy()
+    images = np.asarray(images)
+    return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import torch
 from .config import TrainConfig
 from .data import Split
 from .metrics import evaluate
-from .models import Autoencoder, kl_per_dim
+from .models import Model, kl_per_dim
 
 
 MAX_STEP_RECORDS = 4000  # per-step records kept in a History; thinned evenly beyond this
@@ -52,7 +52,7 @@ def pick_device(name: str = "auto") -> torch.device:
 class History:
     """What happened during `fit`: per-log-step and per-epoch records, and how it ended."""
 
-    steps: list[dict] = field(default_factory=list)  # {"step", "epoch", "recon", "kl", "total"}
+    steps: list[dict] = field(default_factory=list)  # {"step", "epoch", <the model's terms>, "total"}
     epochs: list[dict] = field(default_factory=list)  # {"epoch", "train": {...}, "test": {...}}
     stopped: bool = False  # should_stop asked it to stop
     diverged: str | None = None  # why it stopped on a non-finite loss (weights restored)
@@ -82,7 +82,7 @@ def _lr_at(cfg: TrainConfig, step: int, total_steps: int) -> float:
 
 
 def fit(
-    model: Autoencoder,
+    model: Model,
     data: Split,
     cfg: TrainConfig,
     *,
@@ -95,9 +95,10 @@ def fit(
     """Train `model` in place with Adam on `data` (a whole split). Returns the `History`.
 
     The model is moved to the device `cfg.device` names; the data too, if it is not there yet.
-    `on_step(info)` gets every `cfg.log_every` steps: step, epoch, epoch_progress (0..1), recon,
-    kl, total (means over the steps since the last call, nats per image), kl_per_dim (list),
-    images_per_s and lr. `on_epoch(record)` gets each epoch's record (train and test metrics).
+    `on_step(info)` gets every `cfg.log_every` steps: step, epoch, epoch_progress (0..1), the
+    model's loss terms and total (means over the steps since the last call, nats per image),
+    kl_per_dim (list, probabilistic kinds), images_per_s and lr. `on_epoch(record)` gets each
+    epoch's record (train and test terms). A closed-form kind is fitted in one go instead.
     """
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
@@ -107,9 +108,9 @@ def fit(
     if n == 0:
         raise ValueError("no training images")
     history = History()
-    if not getattr(model, "trainable", True):  # PCA: closed form, no steps
+    if model.fit_method == "closed form":  # PCA, pPCA: no steps to take
         start = time.perf_counter()
-        model.fit(images)
+        model.fit_closed_form(images)
         history.train_seconds, history.train_images = time.perf_counter() - start, n
         history.epochs.append(_epoch_record(model, 1, images, test, cfg, history))
         return history
@@ -119,7 +120,7 @@ def fit(
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     warmup_steps = round(cfg.kl_warmup * steps_per_epoch)
-    beta = getattr(model.cfg, "beta", 0.0)  # the AE's kl term is zero; the ramp changes nothing
+    beta = model.cfg.beta if model.uses_beta else 0.0  # kinds without a KL term: no ramp
     # The weights a loss has been computed with: a window's losses vouch for the weights at its
     # start, not for those after its last step (with one step a window, those gave the NaN).
     last_good = copy.deepcopy(model.state_dict())
@@ -127,12 +128,12 @@ def fit(
     average = _WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     bar = _progress_bar(total_steps) if progress else None
     step = 0
-    sums = _Window(model.cfg.latent_dim, device)
+    sums = _Window(model, device)
     model.train()
     try:
         for epoch in range(1, cfg.epochs + 1):
             epoch_start = time.perf_counter()
-            epoch_sums = _Window(model.cfg.latent_dim, device)
+            epoch_sums = _Window(model, device)
             order = torch.randperm(n, device=device, generator=gen)
             for start in range(0, n, cfg.batch_size):
                 if should_stop is not None and should_stop():
@@ -145,7 +146,7 @@ def fit(
                 out = model(x)
                 terms = model.loss(x, out)
                 objective = terms["total"]
-                if step < warmup_steps:  # KL warm-up: weigh the KL by step/warmup_steps of beta
+                if step < warmup_steps and beta > 0:  # KL warm-up: weigh the KL by step/warmup_steps of beta
                     objective = objective - (1 - step / warmup_steps) * beta * terms["kl"]
                 opt.zero_grad(set_to_none=True)
                 objective.backward()
@@ -182,7 +183,7 @@ def fit(
                         images_per_s=done / elapsed if elapsed > 0 else 0.0,
                         lr=opt.param_groups[0]["lr"],
                     )
-                    history.steps.append({k: info[k] for k in ("step", "epoch", "recon", "kl", "total")})
+                    history.steps.append({k: info[k] for k in ("step", "epoch", *sums.names)})
                     if len(history.steps) > MAX_STEP_RECORDS:  # long runs: keep every other record
                         history.steps[:] = history.steps[::2]
                     if on_step is not None:
@@ -245,19 +246,20 @@ class _WeightAverage:
 
 
 class _Window:
-    """Running sums of loss terms on the device, read (one sync) when flushed."""
+    """Running sums of a model's loss terms on the device, read (one sync) when flushed."""
 
-    def __init__(self, latent_dim: int, device: torch.device) -> None:
-        self.latent_dim, self.device = latent_dim, device
+    def __init__(self, model: Model, device: torch.device) -> None:
+        self.names = (*model.terms, "total")
+        self.latent_dim, self.device = model.cfg.latent_dim, device
         self.reset()
 
     def reset(self) -> None:
-        self.terms = torch.zeros(3, dtype=torch.float64, device=self.device)  # recon, kl, total
+        self.terms = torch.zeros(len(self.names), dtype=torch.float64, device=self.device)
         self.kl_dims = torch.zeros(self.latent_dim, dtype=torch.float64, device=self.device)
         self.count = 0
 
     def add(self, terms: dict[str, torch.Tensor], kl_dims: torch.Tensor | None, batch: int) -> None:
-        stacked = torch.stack([terms["recon"].detach(), terms["kl"].detach(), terms["total"].detach()])
+        stacked = torch.stack([terms[name].detach() for name in self.names])
         self.terms += stacked.double() * batch
         if kl_dims is not None:
             self.kl_dims += kl_dims.double() * batch
@@ -265,14 +267,14 @@ class _Window:
 
     def flush(self) -> dict:
         count = max(self.count, 1)
-        recon, kl, total = (self.terms / count).tolist()
-        kl_dims = (self.kl_dims / count).tolist()
+        info = dict(zip(self.names, (self.terms / count).tolist()))
+        info["kl_per_dim"] = (self.kl_dims / count).tolist()
         self.reset()
-        return {"recon": recon, "kl": kl, "total": total, "kl_per_dim": kl_dims}
+        return info
 
 
 def _epoch_record(
-    model: Autoencoder,
+    model: Model,
     epoch: int,
     images: torch.Tensor,
     test: Split | None,
@@ -282,11 +284,12 @@ def _epoch_record(
 ) -> dict:
     """One epoch's record: running train means (during the epoch) and the test metrics."""
     record: dict = {"epoch": epoch, "step": len(history.steps) and history.steps[-1]["step"]}
+    names = (*model.terms, "total")
     if train_running is not None:
-        record["train"] = {k: train_running[k] for k in ("recon", "kl", "total")}
+        record["train"] = {k: train_running[k] for k in names}
     if test is not None:
         metrics = evaluate(model, test.images.to(images.device), batch_size=cfg.eval_batch_size)
-        record["test"] = {k: metrics[k] for k in ("recon", "kl", "neg_elbo", "total")}
+        record["test"] = {k: metrics.get(k) for k in names}
     return record
 
 

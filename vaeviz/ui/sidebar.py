@@ -1,7 +1,8 @@
 """The sidebar every page shares: pick a model and a partner to compare with, upload a checkpoint.
 
 The choice lives in `st.session_state` (keys `model_key`, `partner_key`), so it survives page
-switches. Pages read it with `selected()`.
+switches. Pages read it with `selected()`, or `require_model()` when they have nothing to show
+without one.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from ..catalogue import SessionModels
+from ..models import MODELS
 from ..train import pick_device
-from .models import LET_GO, SESSION_LIMITS, ModelRef, get_model, known_models, register_upload
+from . import flash, identity
+from .cache import ModelRef, forget_let_go, get_model, known_models, register_upload
 from .inputs import plain
-from .training_session import register_finished_models
+from .training import register_finished, sidebar_progress
 
 DEFAULT_MODEL = "mnist-vae-mlp-2"  # a 2-D VAE: its latent map needs no projection
 
@@ -21,26 +25,33 @@ DEFAULT_MODEL = "mnist-vae-mlp-2"  # a 2-D VAE: its latent map needs no projecti
 @dataclass(frozen=True)
 class Selection:
     model: ModelRef | None
-    partner: ModelRef | None  # the other kind (AE for a VAE, VAE for an AE), for side-by-side pages
+    partner: ModelRef | None  # the model it is compared with, for side-by-side pages
 
     def pair(self) -> tuple[ModelRef | None, ModelRef | None]:
-        """(AE-ish, VAE) in that order when one of them is a VAE; else (model, partner)."""
-        if self.model and self.partner and self.model.kind == "vae" and self.partner.kind != "vae":
+        """(deterministic, probabilistic) in that order when exactly one of them has a posterior."""
+        if self.model and self.partner and _probabilistic(self.model) and not _probabilistic(self.partner):
             return self.partner, self.model
         return self.model, self.partner
 
+    def refs(self) -> list[ModelRef]:
+        """The chosen models, the deterministic one first: what side-by-side pages show."""
+        return [r for r in self.pair() if r is not None]
+
+
+def _probabilistic(ref: ModelRef) -> bool:
+    return ref.kind in MODELS and MODELS[ref.kind].probabilistic
+
 
 def default_partner(model: ModelRef, refs: list[ModelRef]) -> ModelRef | None:
-    """The model of the other kind with the same data set, architecture and latent size."""
-    want = {"vae": ("ae",), "ae": ("vae",), "pca": ("vae", "ae")}.get(model.kind, ())
-    for kind in want:
-        for ref in refs:
-            if ref.kind == kind and ref.pair_signature == model.pair_signature:
-                return ref
+    """A model with the same data set, architecture and latent size: of the other family (an AE for a
+    VAE, a VAE for an AE), else any other kind."""
+    same = [r for r in refs if r.key != model.key and r.pair_signature == model.pair_signature]
+    other_family = [r for r in same if _probabilistic(r) != _probabilistic(model)]
+    preferred = [r for r in other_family if r.kind in ("ae", "vae")]
+    for group in (preferred, other_family, same):
+        if group:
+            return group[0]
     return None
-
-
-UPLOAD_NOTE = "vaeviz_upload_note"  # session_state: (kind, message) from the last upload
 
 
 def _on_upload() -> None:
@@ -51,38 +62,38 @@ def _on_upload() -> None:
     try:
         key, new = register_upload(file.name, file.getvalue())
     except ValueError as exc:
-        st.session_state[UPLOAD_NOTE] = ("error", plain(f"Not loaded: {exc}"))  # exc names the file
+        flash.flash("error", plain(f"Not loaded: {exc}"), "sidebar")  # exc names the file
         return
     if new:
         st.session_state["model_key"] = key
-        st.session_state[UPLOAD_NOTE] = ("success", plain(f"Loaded {file.name}."))
+        flash.flash("success", plain(f"Loaded {file.name}."), "sidebar")
 
 
 def _upload(container) -> None:
     container.file_uploader("Upload a checkpoint (.safetensors)", type=["safetensors"],
                             key="sidebar_upload", max_upload_size=64, on_change=_on_upload,
                             help="Validated before use; never unpickled, never written to disk.")
-    note = st.session_state.pop(UPLOAD_NOTE, None)
-    if note is not None:
-        getattr(container, note[0])(note[1])
+    flash.show("sidebar", container)
 
 
 def _let_go_note(container) -> None:
-    """Say which models the session let go to stay within its limits (models.SESSION_LIMITS)."""
-    let_go = st.session_state.pop(LET_GO, None)
+    """Say which models the session let go to stay within its limits."""
+    let_go = forget_let_go()
     if let_go:
-        container.info(f"This session keeps its {SESSION_LIMITS['upload']} latest uploads and "
-                       f"{SESSION_LIMITS['session']} latest trained models in memory, so it let go of "
-                       + ", ".join(let_go) + ". Save a model in the Model zoo to keep it.",
-                       icon=":material/info:")
+        limits = SessionModels.LIMITS
+        container.info(f"This session keeps its {limits['upload']} latest uploads and {limits['session']} latest "
+                       "trained models in memory, so it let go of " + ", ".join(let_go)
+                       + ". Save a model in the Model zoo to keep it.", icon=":material/info:")
 
 
 def sidebar() -> Selection:
     """Draw the shared sidebar and return the current selection."""
     side = st.sidebar
-    register_finished_models()  # a run that ended while the person was on another page
+    identity.mount()
+    register_finished()  # a run that ended while the person was on another page
     refs = known_models()
     by_key = {r.key: r for r in refs}
+    sidebar_progress()
     if not refs:
         side.warning("No models yet: train one on the Trainer page, or upload a checkpoint.")
         _upload(side.expander("Upload a checkpoint"))
@@ -104,8 +115,8 @@ def sidebar() -> Selection:
     partner = by_key.get(partner_key) if partner_key else None
     m = get_model(model)
     facts = f"**{m.kind.upper()}** · {m.cfg.arch} · {m.cfg.latent_dim}-D latent"
-    if m.kind == "vae":
-        facts += f" · β = {m.cfg.beta:g}"
+    if m.meta.beta is not None:
+        facts += f" · β = {m.meta.beta:g}"
     side.caption(f"{facts}  \nData set: **{model.dataset or 'unknown'}** · Device: **{pick_device('auto')}** "
                  "(the app decodes on the CPU)")
     _upload(side.expander("Upload a checkpoint"))
@@ -132,3 +143,13 @@ def selected() -> Selection:
     """The selection the sidebar made on this run (pages call this)."""
     ensure_app_navigation()
     return st.session_state.get("vaeviz_selection") or Selection(None, None)
+
+
+def require_model(what: str = "") -> Selection:
+    """The selection, or a note saying how to get a model and the end of this page's run."""
+    sel = selected()
+    if sel.model is None:
+        st.info("No model selected: pick one in the sidebar, train one on the Trainer page, or upload a "
+                "checkpoint." + (f" {what}" if what else ""))
+        st.stop()
+    return sel

@@ -15,8 +15,8 @@ import logging
 
 # What the first page needs, heaviest first. Importing a module twice is free; importing it from two
 # threads at once is safe (Python's import lock makes the second wait for the first).
-MODULES = ("torch", "vaeviz", "vaeviz.ui.models", "vaeviz.ui.sidebar", "vaeviz.plots",
-           "vaeviz.ui.live_decoder", "plotly.graph_objects")
+MODULES = ("torch", "vaeviz", "vaeviz.ui.cache", "vaeviz.ui.sidebar", "vaeviz.figures",
+           "vaeviz.ui.live", "plotly.graph_objects")
 
 _log = logging.getLogger(__name__)
 

@@ -1,25 +1,29 @@
-"""A model's decoder as plain data, so a browser can run it without PyTorch (no streamlit here).
+"""The web decoder: a model's decoder as plain data, and the browser code that runs it.
 
-`decoder_spec(model)` walks the decoder and writes it down as a list of layers (linear, ReLU,
-reshape, transposed convolution, and the output function: sigmoid, or a clamp for PCA), with all
-weights concatenated into one little-endian float32 buffer that layers point into by offset. The
-JavaScript forward pass in `vaeviz/ui/live_decoder/` reads exactly this format; `forward` below is
-its NumPy twin, used by tests to check the format itself. A model whose decoder holds anything
-else raises `NotRunnable` with a sentence saying why, so the page can fall back to decoding on the
-server and tell the person.
+`decoder_spec(model)` walks `model.decoder_layers()` (the modules whose composition is `decode`)
+and writes them down as a list of layers (linear, ReLU, reshape, transposed convolution, and the
+output function: sigmoid, or a clamp for the linear kinds), with all weights concatenated into one
+little-endian float32 buffer that layers point into by offset. The JavaScript forward pass beside
+this file (`decoder.js`, with the UI in `component.js` and `style.css`) reads exactly this format;
+`forward` below is its NumPy twin, used by tests to check the format itself. A decoder holding
+anything else raises `NotRunnable` with a sentence saying why, so a page can fall back to decoding
+on the server and tell the person. `vaeviz.ui.live` mounts the browser code in Streamlit; this
+package never imports streamlit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .models import PCA, Autoencoder
+from ..models import Model
+from ..models.layers import Clamp
 
 FORMAT = "vaeviz-webdecoder/1"
 MAX_PARAMS = 8_000_000  # 32 MB of float32: more would make the first load of a page crawl
@@ -80,9 +84,8 @@ def _conv_transpose(layer: nn.ConvTranspose2d, shape: tuple[int, ...], weights: 
     return spec, (layer.out_channels, out_h, out_w)
 
 
-def _layers(decoder: nn.Module, latent_dim: int, weights: _Weights) -> tuple[list[dict], tuple[int, ...]]:
+def _layers(modules: list[nn.Module], latent_dim: int, weights: _Weights) -> tuple[list[dict], tuple[int, ...]]:
     """The decoder's layers in order, with the shape after each; NotRunnable for anything unknown."""
-    modules = list(decoder) if isinstance(decoder, nn.Sequential) else [decoder]
     shape: tuple[int, ...] = (latent_dim,)
     layers: list[dict] = []
     for module in modules:
@@ -94,6 +97,8 @@ def _layers(decoder: nn.Module, latent_dim: int, weights: _Weights) -> tuple[lis
             spec = {"type": "relu"}
         elif isinstance(module, nn.Sigmoid):
             spec = {"type": "sigmoid"}
+        elif isinstance(module, Clamp):
+            spec = {"type": "clamp", "min": float(module.low), "max": float(module.high)}
         elif isinstance(module, (nn.Unflatten, nn.Flatten)):
             # Activations are flat, row-major (C, H, W) arrays in the browser: only the shape changes.
             new = tuple(module(torch.empty(1, *shape)).shape[1:])
@@ -102,12 +107,12 @@ def _layers(decoder: nn.Module, latent_dim: int, weights: _Weights) -> tuple[lis
             continue
         else:
             raise NotRunnable(f"its decoder has a {type(module).__name__} layer, which the browser decoder "
-                              "does not implement (it runs Linear, ConvTranspose2d, ReLU and Sigmoid)")
+                              "does not implement (it runs Linear, ConvTranspose2d, ReLU, Sigmoid and a clamp)")
         layers.append(spec)
     return layers, shape
 
 
-def decoder_spec(model: Autoencoder) -> dict[str, Any]:
+def decoder_spec(model: Model) -> dict[str, Any]:
     """The decoder of `model` as data: {"format", "latent_dim", "image_shape", "layers", "params",
     "weights" (bytes: float32 little-endian), "hash" (sha256 of layers and weights)}.
 
@@ -117,22 +122,20 @@ def decoder_spec(model: Autoencoder) -> dict[str, Any]:
     cfg = model.cfg
     if cfg.channels not in IMAGE_CHANNELS:
         raise NotRunnable(f"its images have {cfg.channels} channels; the browser draws 1 (grey) or 3 (RGB)")
-    weights = _Weights()
     kind = type(model)
-    # decode() is what the page shows; follow it exactly, and refuse what we cannot follow.
-    if kind.decode is PCA.decode:
-        # clamp(z @ components + mean, 0, 1): one linear layer with weight components.T.
-        layers = [{"type": "linear", "in": cfg.latent_dim, "out": cfg.pixels,
-                   "weight": weights.add(model.components.T), "bias": weights.add(model.mean)},
-                  {"type": "clamp", "min": 0.0, "max": 1.0}]
-        shape: tuple[int, ...] = (cfg.pixels,)
-    elif kind.decode is Autoencoder.decode:
-        # sigmoid(decoder(z)) whatever the likelihood: a Gaussian decoder's mean is also sigmoid(logits).
-        layers, shape = _layers(model.decoder, cfg.latent_dim, weights)
-        layers.append({"type": "sigmoid"})
-    else:
-        raise NotRunnable(f"{kind.__name__} decodes in its own way ({kind.__name__}.decode), "
+    # decode() is what the pages show: a class that changes it after listing its layers would be
+    # drawn wrongly by the browser, so refuse what we cannot follow.
+    layers_from, decode_from = _defined_in(kind, "decoder_layers"), _defined_in(kind, "decode")
+    if decode_from is not layers_from and issubclass(decode_from, layers_from):
+        raise NotRunnable(f"{kind.__name__} decodes in its own way ({decode_from.__name__}.decode), "
                           "which the browser decoder does not know")
+    weights = _Weights()
+    try:
+        modules = model.decoder_layers()
+    except NotImplementedError:
+        raise NotRunnable(f"{type(model).__name__} does not list its decoder's layers, so the browser "
+                          "cannot follow its decode") from None
+    layers, shape = _layers(modules, cfg.latent_dim, weights)
     if math.prod(shape) != cfg.pixels:
         raise NotRunnable(f"its decoder makes {math.prod(shape)} numbers, not an image of {cfg.pixels} pixels")
     if weights.size > MAX_PARAMS:
@@ -144,7 +147,12 @@ def decoder_spec(model: Autoencoder) -> dict[str, Any]:
             "layers": layers, "params": weights.size, "weights": blob, "hash": digest}
 
 
-def runnable(model: Autoencoder) -> tuple[dict[str, Any] | None, str | None]:
+def _defined_in(cls: type, name: str) -> type:
+    """The class in `cls`'s MRO whose body defines `name`."""
+    return next(c for c in cls.__mro__ if name in vars(c))
+
+
+def runnable(model: Model) -> tuple[dict[str, Any] | None, str | None]:
     """(spec, None) if the browser can run the decoder, else (None, the reason)."""
     try:
         return decoder_spec(model), None
@@ -204,3 +212,15 @@ def _conv_transpose_np(x: np.ndarray, layer: dict, take) -> np.ndarray:
     if "bias" in layer:
         out = out + take(layer["bias"])[None, :, None, None]
     return out.reshape(n, -1)
+
+
+ASSET_DIR = Path(__file__).resolve().parent
+
+
+def browser_module() -> str:
+    """The browser code as one ES module: the forward pass (`decoder.js`), then the UI."""
+    return "\n".join((ASSET_DIR / name).read_text(encoding="utf-8") for name in ("decoder.js", "component.js"))
+
+
+def browser_css() -> str:
+    return (ASSET_DIR / "style.css").read_text(encoding="utf-8")

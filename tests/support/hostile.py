@@ -41,11 +41,12 @@ from safetensors.torch import save as st_save
 from vaeviz import checkpoint
 from vaeviz.checkpoint import FORMAT, SHIPPED_DIR
 
-from .apptest import shown
-from .test_checkpoint import _header, _WritesAFile
-from .test_preprocess import bomb_png, encoded, glyph, noisy_picture
+from .apptest import job_of, shown
+from .files import WritesAFile as _WritesAFile
+from .files import bomb_png, encoded, glyph, noisy_picture
+from .files import safetensors_header as _header
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 REFUSED, HANDLED, CRASHED = "refused", "handled", "crashed"
 CANARY = "unpickled.txt"  # a pickle below would create this file if anything unpickled it
 VALID_CHECKPOINT = SHIPPED_DIR / "mnist-ae-mlp-2.safetensors"  # real, small; hostile ones are edits of it
@@ -400,8 +401,7 @@ class Sandbox:
 
     def env(self) -> dict[str, str]:
         """The environment of a `python -m vaeviz` run in the sandbox."""
-        return {**os.environ, "VAEVIZ_USER_DIR": str(self.user), "TMPDIR": str(self.temp),
-                "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+        return {**os.environ, "VAEVIZ_USER_DIR": str(self.user), "TMPDIR": str(self.temp), "OMP_NUM_THREADS": "1"}
 
     @contextmanager
     def active(self) -> Iterator[None]:
@@ -626,9 +626,10 @@ def trainer_sweep(page: Page, betas: str) -> Outcome:
     at.text_input(key="sweep_betas").set_value(betas)
     at.button(key="trainer_start").click()
     at.run()
-    job = at.session_state["trainer_job"] if "trainer_job" in at.session_state else None
+    job = job_of(at)
     if job is not None:  # started: stop it at once, it is not what this is about
         job.stop()
+        job.join(60)
     return page_outcome(at, lambda a: job is not None, "training started")
 
 
@@ -752,7 +753,7 @@ def parameter_entries(cli: Runner = cli_in_process) -> dict[str, Entry]:
 
 def name_entries() -> dict[str, Entry]:
     """Where a name to save a model under can be given (in the app; the CLI takes a path, below)."""
-    from vaeviz.ui import store
+    from vaeviz import store
 
     zoo = zoo_page()
 

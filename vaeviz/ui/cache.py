@@ -1,24 +1,19 @@
-"""The app's model and data access: which models exist, cached loading, cached encodings.
+"""The app's shared caches: which models exist, loading them, their data, encodings and maps.
 
-Models come from four places: checkpoints shipped in `checkpoints/`, ones saved by users
-(`checkpoints/user/`), ones trained in this browser session, and uploaded files. Files are loaded
-once per (path, modification time) and shared by every session through `st.cache_resource`, so they
-are read-only here. Session and uploaded models live in `st.session_state` and are seen by that
-session only. Encodings and projections are numpy arrays cached with `st.cache_data` under the
-model's key.
+Checkpoint files are loaded once per (path, modification time) and shared by every session through
+`st.cache_resource`, so they are read-only here. A session's own models (trained or uploaded here)
+live in its `SessionModels` (`vaeviz.catalogue`), kept in `st.session_state`. Encodings and
+projections are numpy arrays cached under the model's key with `st.cache_data`.
 
 Everything held is bounded, so many users and many distinct uploads cannot grow the server without
 limit: every cache has `max_entries` (the encodings also a byte budget), and a session keeps at most
-`SESSION_LIMITS[source]` in-memory models of each source, letting the oldest go (never the model or
-partner currently selected). `tests/test_caches.py` checks the bounds; `bench/upload_memory.py`
-measures the server's memory over hundreds of uploads.
+`SessionModels.LIMITS[source]` in-memory models of each source. `tests/test_caches.py` checks the
+bounds; `bench/upload_memory.py` measures the server's memory over hundreds of uploads.
 """
 
 from __future__ import annotations
 
 import hashlib
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +22,11 @@ import streamlit as st
 import torch
 
 from .. import latent
+from ..catalogue import ModelRef, SessionModels, file_ref
 from ..checkpoint import SHIPPED_DIR, checkpoint_summary, find_checkpoints, load_checkpoint, user_dir
 from ..data import DataUnavailable, Split, load_split
-from ..models import Autoencoder
+from ..meta import CheckpointInfo, CheckpointMeta
+from ..models import Model
 
 # Plotly checks its inputs against pandas with `sys.modules.get("pandas")`, never importing it. So
 # while one session's page imports pandas for the first time (st.dataframe does, lazily), another
@@ -38,116 +35,82 @@ from ..models import Autoencoder
 # imports this module first, and Python makes a second importer wait until a module has finished,
 # so importing pandas above means no script ever sees it half done.
 
-SESSION_MODELS = "vaeviz_session_models"  # session_state: key -> (ModelRef, model), oldest first
-# In-memory models one session keeps, per source. An upload costs what its file does (up to 64 MB)
-# and a person can upload any number, so uploads are kept few; trained models take minutes each and
-# a sweep makes up to 12, so they get more room. Saving a model to the user folder keeps it for good.
-SESSION_LIMITS = {"upload": 8, "session": 32}
-UPLOADS_SEEN = "vaeviz_uploads_seen"  # session_state: digest -> model key of the uploads still held
-LET_GO = "vaeviz_models_let_go"  # session_state: labels of the models the last registration let go
+SESSION_MODELS = "vaeviz_session_models"  # session_state: this session's SessionModels
 FALLBACK_DATASET = "digits"  # offline stand-in for MNIST-like data when the files are missing
 MAP_POINTS = 5000  # encoded test images drawn on maps
 
 
-@dataclass(frozen=True)
-class ModelRef:
-    """A pointer to one model the app knows; `key` is unique and stable while the model is."""
+def session_models() -> SessionModels:
+    """This browser session's own models (made on first use)."""
+    if not isinstance(st.session_state.get(SESSION_MODELS), SessionModels):
+        st.session_state[SESSION_MODELS] = SessionModels()
+    return st.session_state[SESSION_MODELS]
 
-    key: str
-    label: str
-    source: str  # "shipped" | "user" | "session" | "upload"
-    path: str | None = None
-    kind: str = ""
-    arch: str = ""
-    latent_dim: int = 0
-    dataset: str = ""
 
-    @property
-    def pair_signature(self) -> tuple:
-        """What two models share to be compared side by side: data, architecture, latent size."""
-        return (self.dataset, self.arch, self.latent_dim)
+@st.cache_data(max_entries=256, show_spinner=False)
+def file_info(path: str, mtime_ns: int) -> CheckpointInfo:
+    """A checkpoint file's listing (validated as a load would be), cached per version of the file."""
+    return checkpoint_summary(path)
 
 
 def _file_ref(path: Path, source: str) -> ModelRef | None:
     try:
-        s = _summary(str(path), path.stat().st_mtime_ns)
+        mtime = path.stat().st_mtime_ns
+        return file_ref(file_info(str(path), mtime), source, mtime)
     except (ValueError, OSError):
         return None  # unreadable files are listed (with the reason) by the model zoo, not here
-    label = path.stem if source == "shipped" else f"{path.stem} (saved)"
-    return ModelRef(f"file:{path}:{path.stat().st_mtime_ns}", label, source, str(path),
-                    s["kind"], s["arch"] or "", s["latent_dim"] or 0, s.get("dataset") or "")
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def _summary(path: str, mtime_ns: int) -> dict:
-    return checkpoint_summary(path)
 
 
 def known_models() -> list[ModelRef]:
     """Every model this session can use: shipped, saved by users, trained here, uploaded here."""
     refs = [_file_ref(p, "shipped") for p in find_checkpoints([SHIPPED_DIR])]
     refs += [_file_ref(p, "user") for p in find_checkpoints([user_dir()])]
-    refs += [ref for ref, _ in st.session_state.get(SESSION_MODELS, {}).values()]
+    refs += session_models().refs()
     return [r for r in refs if r is not None]
 
 
-def register_session_model(model: Autoencoder, label: str, source: str = "session") -> ModelRef:
-    """Make an in-memory model (trained or uploaded here) available to this session's pages.
+def selected_keys() -> set[str]:
+    """The keys the sidebar has selected: a session never lets these go."""
+    return {k for k in (st.session_state.get("model_key"), st.session_state.get("partner_key")) if k}
 
-    If the session then holds more than `SESSION_LIMITS[source]` models of that source, the oldest
-    ones that are not selected are let go; their labels go to `st.session_state[LET_GO]` for the
-    sidebar to mention.
-    """
-    models = st.session_state.setdefault(SESSION_MODELS, {})
-    key = f"{source}:{uuid.uuid4().hex[:12]}"
-    ref = ModelRef(key, label, source, None, model.kind, model.cfg.arch, model.cfg.latent_dim,
-                   model.meta.get("dataset") or "")
-    models[key] = (ref, model)
-    let_go = _enforce_limit(source, keep={key})
-    if let_go:
-        st.session_state[LET_GO] = let_go
+
+def add_session_model(model: Model, label: str, source: str = "session") -> ModelRef:
+    """Hold an in-memory model for this session (the oldest unselected ones go beyond the limit)."""
+    models = session_models()
+    before = set(models.entries)
+    ref = models.add(model, label, source, keep=selected_keys())
+    for key in before - set(models.entries):
+        _clear_page_state(key)
     return ref
 
 
-def _enforce_limit(source: str, keep: set[str]) -> list[str]:
-    """Forget the oldest models of `source` beyond its limit; returns their labels."""
-    limit = SESSION_LIMITS.get(source)
-    if limit is None:
-        return []
-    models = st.session_state.get(SESSION_MODELS, {})
-    keep = keep | {st.session_state.get("model_key"), st.session_state.get("partner_key")}
-    mine = [k for k, (ref, _) in models.items() if ref.source == source]  # dicts keep insertion order
-    let_go = []
-    for key in mine:
-        if len(mine) - len(let_go) <= limit:
-            break
-        if key not in keep:
-            let_go.append(models[key][0].label)
-            forget_session_model(key)
-    return let_go
-
-
 def forget_session_model(key: str) -> None:
-    """Drop a session model and everything this session keeps about it (codes, slider positions).
+    """Drop a session model and everything this session keeps about it (codes, slider positions)."""
+    session_models().forget(key)
+    _clear_page_state(key)
 
-    Pages key their per-model state by the model's key (`z::<key>`, `slider::<key>::<i>`, ...); the
-    key holds a random part, so any session_state key containing it belongs to this model.
-    """
-    st.session_state.get(SESSION_MODELS, {}).pop(key, None)
-    seen = st.session_state.get(UPLOADS_SEEN, {})
-    for digest in [d for d, k in seen.items() if k == key]:
-        del seen[digest]  # so uploading the same file again registers it again
+
+def _clear_page_state(key: str) -> None:
+    """Pages key their per-model state by the model's key (`z::<key>`, `slider::<key>::<i>`, ...); the
+    key holds a random part, so any session_state key containing it belongs to that model."""
     for name in [n for n in st.session_state.keys() if isinstance(n, str) and key in n]:
         del st.session_state[name]
 
 
+def forget_let_go() -> list[str]:
+    """Labels of the models the last addition let go (once), their page state cleared."""
+    models = session_models()
+    let_go, models.let_go = models.let_go, []
+    return let_go
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _load_file(path: str, mtime_ns: int) -> Autoencoder:
+def _load_file(path: str, mtime_ns: int) -> Model:
     return load_checkpoint(path)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def load_uploaded(digest: str, _data: bytes, name: str) -> Autoencoder:
+def load_uploaded(digest: str, _data: bytes, name: str) -> Model:
     """Load uploaded checkpoint bytes (validated; nothing written to disk), cached by content.
 
     Keyed by the bytes' SHA-256 (`digest`), not the bytes themselves, which Streamlit would hash
@@ -167,20 +130,20 @@ def register_upload(name: str, data: bytes) -> tuple[str, bool]:
     nothing is kept.
     """
     digest = upload_digest(data)
-    seen = st.session_state.setdefault(UPLOADS_SEEN, {})
-    if seen.get(digest) in st.session_state.get(SESSION_MODELS, {}):
-        return seen[digest], False
+    models = session_models()
+    if models.uploads.get(digest) in models:
+        return models.uploads[digest], False
     model = load_uploaded(digest, data, name)
-    ref = register_session_model(model, f"{name.removesuffix('.safetensors')} (uploaded)", "upload")
-    seen[digest] = ref.key
+    ref = add_session_model(model, f"{name.removesuffix('.safetensors')} (uploaded)", "upload")
+    models.uploads[digest] = ref.key
     return ref.key, True
 
 
-def get_model(ref: ModelRef) -> Autoencoder:
+def get_model(ref: ModelRef) -> Model:
     """The model behind `ref`. Shared file models are read-only: never train or modify them."""
     if ref.path is not None:
-        return _load_file(ref.path, int(ref.key.rsplit(":", 1)[1]))
-    return st.session_state[SESSION_MODELS][ref.key][1]
+        return _load_file(ref.path, ref.mtime_ns)
+    return session_models().model(ref.key)
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -215,7 +178,7 @@ def data_for(ref: ModelRef) -> tuple[Split, str, str | None]:
 # Each entry is (n, D) float32 means and log-variances: 80 kB for a 2-D model, 640 kB for 16-D,
 # 10 MB at the largest latent size (256); the byte budget caps the worst case as well as the count.
 @st.cache_data(max_entries=64, max_size="256MB", show_spinner="Encoding the test set ...")
-def encodings(key: str, dataset: str, n: int, _model: Autoencoder, _images: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+def encodings(key: str, dataset: str, n: int, _model: Model, _images: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
     """(mu, logvar) of the first n test images under the model `key` names."""
     return latent.encode(_model, _images[:n])
 
@@ -239,8 +202,42 @@ def tsne_coords(key: str, dataset: str, n: int, _mu: np.ndarray) -> np.ndarray:
     return latent.tsne(_mu)
 
 
+def map_view(ref: ModelRef, mu: np.ndarray, dataset: str, method: str = "pca",
+             dims: tuple[int, int] = (0, 1)) -> latent.MapView:
+    """The one map of a model's encoded test set, with its PCA or t-SNE cached."""
+    n = len(mu)
+    if method == "tsne" and mu.shape[1] > 1:
+        return latent.map_view(mu, "tsne", tsne_coords=tsne_coords(ref.key, dataset, n, mu))
+    if method == "pca" and mu.shape[1] > 1:
+        return latent.map_view(mu, "pca", dims, projection=projection(ref.key, dataset, n, mu))
+    return latent.map_view(mu, "raw", dims)
+
+
 def slider_ranges(mu: np.ndarray) -> np.ndarray:
     """Per-dimension slider range (D, 2): at least [-3, 3] (the prior), wider for spread-out codes."""
     lo = np.minimum(np.percentile(mu, 0.5, axis=0), -3.0)
     hi = np.maximum(np.percentile(mu, 99.5, axis=0), 3.0)
     return np.stack([np.floor(lo), np.ceil(hi)], 1)
+
+
+def meta_of(ref: ModelRef) -> tuple[CheckpointMeta | None, int | None]:
+    """A model's metadata and size in bytes: from its file's header (no model built), or in memory."""
+    if ref.path is not None:
+        try:
+            info = file_info(ref.path, ref.mtime_ns)
+        except (OSError, ValueError):
+            return None, None
+        return info.meta, info.size_bytes
+    model = get_model(ref)
+    return model.meta, sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def unreadable_checkpoints() -> list[str]:
+    """Checkpoint files the sidebar skips because they cannot be read, with the reason."""
+    problems = []
+    for path in find_checkpoints():
+        try:
+            file_info(str(path), path.stat().st_mtime_ns)
+        except (OSError, ValueError) as exc:
+            problems.append(f"{path}: {exc}")
+    return problems

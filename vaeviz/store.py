@@ -3,7 +3,8 @@
 The Trainer and Model zoo pages save, download and delete checkpoints through these few functions,
 which hold the rules in one place: a name is letters, digits, `-` and `_` only (so it can never
 climb out of the folder); files are written only inside `user_dir()`, atomically, never over an
-existing one; only files in `user_dir()` can be deleted (shipped checkpoints never). No streamlit.
+existing one; the saver is recorded as the file's owner; only files in `user_dir()` can be deleted
+(shipped checkpoints never). No streamlit.
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..checkpoint import SHIPPED_DIR, SUFFIX, save_checkpoint, user_dir
-from ..checkpoint import checkpoint_bytes as file_bytes
-from ..config import shown
-from ..models import Autoencoder
+from .checkpoint import SHIPPED_DIR, SUFFIX, save_checkpoint, user_dir
+from .checkpoint import checkpoint_bytes as file_bytes
+from .config import shown
+from .models import Model
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
 # Names Windows gives to devices: a file called CON.safetensors cannot be made there (or copied there).
 WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10))}
-SAVED_META_KEYS = ("dataset", "train_config", "metrics", "history", "dataset_info", "created")
 
 
 def check_name(name: str) -> str:
@@ -48,13 +48,8 @@ def target_path(name: str, folder: Path | None = None) -> Path:
     return path
 
 
-def saved_meta(model: Autoencoder) -> dict:
-    """The part of `model.meta` a checkpoint stores (not the load-time path, name or size)."""
-    return {k: model.meta[k] for k in SAVED_META_KEYS if model.meta.get(k) is not None}
-
-
-def save_model(model: Autoencoder, name: str, folder: Path | None = None) -> Path:
-    """Save `model` as `name` in the user folder (atomic). Refuses to overwrite an existing file.
+def save_model(model: Model, name: str, folder: Path | None = None, *, owner: str | None = None) -> Path:
+    """Save `model` as `name` in the user folder (atomic), owned by `owner`. Never overwrites a file.
 
     Raises ValueError for a bad name, FileExistsError for a taken one, OSError when the folder
     cannot be written (read-only, full disk).
@@ -64,14 +59,20 @@ def save_model(model: Autoencoder, name: str, folder: Path | None = None) -> Pat
     if path.exists():
         raise taken
     try:  # overwrite=False also closes the race with a save of the same name in another session
-        return save_checkpoint(model, path, saved_meta(model), overwrite=False)
+        return save_checkpoint(model, path, model.meta.with_owner(owner), overwrite=False)
     except FileExistsError:
         raise taken from None
 
 
-def checkpoint_bytes(model: Autoencoder) -> bytes:
+def checkpoint_bytes(model: Model) -> bytes:
     """The `.safetensors` file of an in-memory model (for a download), made in memory."""
-    return file_bytes(model, saved_meta(model))
+    return file_bytes(model)
+
+
+def safe_stem(label: str) -> str:
+    """A default file name from a label: letters, digits, - and _ only."""
+    stem = re.sub(r"[^A-Za-z0-9_-]", "-", label.split(" (")[0]).strip("-_")
+    return stem[:80] or "model"
 
 
 def is_user_file(path: str | Path) -> bool:

@@ -1,6 +1,6 @@
 """Helpers to run the live decoder's JavaScript in a blank Chromium page, without Streamlit.
 
-The page imports the very module the app mounts (`vaeviz.ui.live_decoder.component_js()`) from a
+The page imports the very module the app mounts (`vaeviz.webdecoder.browser_module()`) from a
 blob: URL, so tests and benchmarks exercise the shipped code, not a copy. Big arrays cross the
 Playwright boundary as base64 (little-endian float32 or float64), which is far quicker than JSON.
 """
@@ -49,11 +49,11 @@ DRAW_JS = """
 
 def open_module_page(browser):
     """A blank page (no network, no Streamlit) with the component's module as `window.vz`."""
-    from vaeviz.ui.live_decoder import component_js
+    from vaeviz.webdecoder import browser_module
 
     page = browser.new_page()
     page.set_content("<!doctype html><html><head><title>live decoder</title></head><body></body></html>")
-    exports = page.evaluate(LOAD_MODULE_JS, component_js())
+    exports = page.evaluate(LOAD_MODULE_JS, browser_module())
     assert "createDecoder" in exports, exports
     return page
 

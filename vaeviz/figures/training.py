@@ -13,20 +13,16 @@ from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-ACTIVE_UNIT_KL = 0.01  # nats; the same threshold as vaeviz.metrics (kept here to stay torch-free)
-TRAIN_COLOUR = "#1f77b4"
-TEST_COLOUR = "#ff7f0e"
-ACTIVE_COLOUR = "#2ca02c"
-INACTIVE_COLOUR = "#b0b0b0"
-CLASS_COLOURS = qualitative.T10 if len(qualitative.T10) >= 10 else qualitative.Plotly
+from .palette import ACTIVE_COLOUR, INACTIVE_COLOUR, TEST_COLOUR, TRAIN_COLOUR
+# Titles of the loss terms the model kinds report (`Model.terms`); a term not listed shows its name.
 TERMS = {
     "recon": "Reconstruction  −log p(x|z)",
     "kl": "KL( q(z|x) ‖ p(z) )",
     "neg_elbo": "Sum: −ELBO = recon + KL",
 }
+ACTIVE_UNIT_VARIANCE = 0.01  # Burda et al.'s threshold on Var_x(E_q[z]); as vaeviz.metrics (torch-free here)
 
 
 def _term(record: dict, term: str) -> float | None:
@@ -48,14 +44,17 @@ def _upper(values: list[float]) -> float | None:
     return hi + 0.08 * max(hi - lo, 1e-6)
 
 
-def loss_curves(steps: Sequence[dict], epochs: Sequence[dict], *, kind: str = "vae", height: int = 330) -> go.Figure:
-    """Reconstruction, KL and their sum against the training step (AE: reconstruction only).
+def loss_curves(steps: Sequence[dict], epochs: Sequence[dict], *, terms: Sequence[str] = ("recon",),
+                height: int = 330) -> go.Figure:
+    """Each loss term of a model (`Model.terms`) against the training step, one panel a term.
 
     Thin line: the training loss, a running mean over each logging window. Dashed markers: the
     training mean of each epoch. Solid markers: the test set after each epoch.
     """
-    terms = ["recon", "kl", "neg_elbo"] if kind == "vae" else ["recon"]
-    titles = [TERMS[t] for t in terms] if kind == "vae" else ["Reconstruction −log p(x|z) (an AE has no KL)"]
+    terms = list(terms)
+    titles = [TERMS.get(t, t) for t in terms]
+    if terms == ["recon"]:
+        titles = ["Reconstruction −log p(x|z) (no KL term: the code is a point)"]
     fig = make_subplots(rows=1, cols=len(terms), subplot_titles=titles, horizontal_spacing=0.07)
     for col, term in enumerate(terms, start=1):
         first = col == 1
@@ -92,22 +91,30 @@ def loss_curves(steps: Sequence[dict], epochs: Sequence[dict], *, kind: str = "v
     return fig
 
 
-def kl_bars(kl_per_dim: Sequence[float], threshold: float = ACTIVE_UNIT_KL, height: int = 300) -> go.Figure:
-    """Mean KL of each latent dimension (log scale), green where it is above `threshold`.
+def kl_bars(kl_per_dim: Sequence[float], activity: Sequence[float] | None = None, height: int = 300,
+            title: str | None = None) -> go.Figure:
+    """Mean KL of each latent dimension (log scale), green for the active units.
 
-    A dimension at ~0 nats is unused: its posterior equals the prior (posterior collapse).
+    `activity`: Var_x(E_q[z_d]) of each dimension (`metrics.unit_activity`); a unit is active above
+    0.01, as `metrics.active_units` counts them. Without it, no unit is called active or not. A
+    dimension at ~0 nats is unused: its posterior equals the prior (posterior collapse).
     """
     kl = np.asarray(kl_per_dim, dtype=float)
-    active = kl > threshold
+    known = activity is not None
+    active = np.asarray(activity, float) > ACTIVE_UNIT_VARIANCE if known else np.ones(len(kl), bool)
+    threshold = 0.01  # nats: where the log axis starts to matter
     floor = threshold / 10
     names = [f"z{i + 1}" for i in range(len(kl))]
-    fig = go.Figure(go.Bar(x=names, y=np.maximum(kl, floor), marker_color=np.where(active, ACTIVE_COLOUR, INACTIVE_COLOUR),
+    colours = np.where(active, ACTIVE_COLOUR, INACTIVE_COLOUR) if known else ACTIVE_COLOUR
+    fig = go.Figure(go.Bar(x=names, y=np.maximum(kl, floor), marker_color=colours,
                            customdata=kl, hovertemplate="%{x}: %{customdata:.4f} nats<extra></extra>"))
-    fig.add_hline(y=threshold, line=dict(color="#d62728", dash="dash", width=1))  # the active-unit threshold
     top = max(float(kl.max(initial=0.0)), threshold * 10)
+    if title is None:
+        title = (f"{int(active.sum())} of {len(kl)} latent units active (Var of the mean code > 0.01)" if known
+                 else f"KL of each of the {len(kl)} latent dimensions")
     fig.update_layout(
         height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="kl_bars", showlegend=False,
-        title=dict(text=f"{int(active.sum())} of {len(kl)} latent units active (KL > {threshold:g} nats)", font_size=14),
+        title=dict(text=title, font_size=14),
         yaxis=dict(type="log", title="KL, nats per image", range=[np.log10(floor), np.log10(top * 1.5)],
                    dtick=1, tickformat="~g"),  # one labelled tick per power of ten
         xaxis=dict(title="latent dimension", type="category"),
@@ -155,27 +162,6 @@ def rate_distortion(points: Sequence[dict], height: int = 380) -> go.Figure:
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="rate_distortion",
                       title=dict(text="Rate–distortion: each β-VAE's test reconstruction against its KL", font_size=14),
                       xaxis_title="rate: KL, nats per image", yaxis_title="distortion: reconstruction, nats per image")
-    return fig
-
-
-def latent_scatter(xy: np.ndarray, labels: np.ndarray, class_names: Sequence[str], axes: tuple[str, str] = ("z1", "z2"),
-                   *, title: str | None = None, height: int = 380) -> go.Figure:
-    """Codes of test images as points, one colour per class (one trace per class: a clickable legend)."""
-    xy = np.asarray(xy, dtype=float)
-    labels = np.asarray(labels)
-    fig = go.Figure()
-    for c, name in enumerate(class_names):
-        sel = labels == c
-        if not sel.any():
-            continue
-        fig.add_trace(go.Scatter(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=str(name),
-                                 marker=dict(size=5, color=CLASS_COLOURS[c % len(CLASS_COLOURS)], opacity=0.8),
-                                 hovertemplate=f"{name}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), uirevision="latent_map",
-                      xaxis_title=axes[0], yaxis_title=axes[1], legend=dict(itemsizing="constant", title="class"),
-                      title=dict(text=title or "", font_size=14))
-    if axes[1]:
-        fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig
 
 

@@ -6,8 +6,8 @@ component (`st.components.v2`, mounted without an iframe) receives the decoder o
 2-D pad (`live_sliders`), a pad over a latent map (`live_pad`), or a scrubber along an
 interpolation path (`live_scrubber`). When a drag ends, the code goes back to Python: the function
 returns it on that run (a `Released`), and calls `on_release` first, in the callback phase, where
-a page may still set its widgets' state. The JavaScript and CSS live beside this file, in
-`live_decoder/`, and are passed inline (no asset server, no CDN: it works offline).
+a page may still set its widgets' state. The JavaScript and CSS live in the web decoder's package
+(`vaeviz/webdecoder/`) and are passed inline (no asset server, no CDN: it works offline).
 
 Weights (about 1 MB per model) and map points go to the page once per session: they travel as
 base64 "blobs" keyed by content hash, the page keeps them in a module-level cache that outlives
@@ -22,18 +22,14 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from .. import webdecoder
-from ..plots import PALETTE
-from .models import ModelRef, get_model
+from ..figures.palette import PALETTE
+from .cache import ModelRef, get_model
 
-# The folder beside this file holds the JS and CSS only; it has no __init__.py on purpose, so
-# `vaeviz.ui.live_decoder` stays this module.
-ASSET_DIR = Path(__file__).with_name("live_decoder")
 SENT = "vaeviz_live_sent"  # session_state: hashes of the blobs this session's page already holds
 # Hashes remembered per session, newest last. The page keeps only its 12 latest blobs anyway
 # (MAX_CACHED in component.js) and asks again for any it lacks; this bounds the session's record
@@ -41,14 +37,8 @@ SENT = "vaeviz_live_sent"  # session_state: hashes of the blobs this session's p
 MAX_SENT = 64
 
 
-def component_js() -> str:
-    """The component's ES module: the forward pass, then the UI (one module, so no imports)."""
-    parts = [(ASSET_DIR / name).read_text(encoding="utf-8") for name in ("decoder.js", "component.js")]
-    return "\n".join(parts)
-
-
 _COMPONENT = st.components.v2.component(
-    "vaeviz_live_decoder", css=(ASSET_DIR / "style.css").read_text(encoding="utf-8"), js=component_js(),
+    "vaeviz_live_decoder", css=webdecoder.browser_css(), js=webdecoder.browser_module(),
 )
 
 

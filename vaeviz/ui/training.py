@@ -1,0 +1,194 @@
+"""The Streamlit side of training: the server's one job board, this session's `TrainingSession`,
+and the little progress note every page's sidebar shows while a job runs.
+
+The board is shared by every session (`st.cache_resource`), so a job outlives the browser session
+that started it by a grace period, and a reload (a new session of the same browser) finds it again
+through the owner's identity (`vaeviz.ui.identity`).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ..jobs import JobBoard, JobStatus, JobView, TrainingSession
+from .cache import selected_keys, session_models
+from .identity import owner
+
+
+@st.cache_resource(show_spinner=False)
+def board() -> JobBoard:
+    """The server's job board (one per process): every session's jobs, the queue and its limit."""
+    return JobBoard()
+
+
+def training_session() -> TrainingSession:
+    """This session's training: its owner's job on the board, and the session's models."""
+    return TrainingSession(board(), owner().id, session_models())
+
+
+def register_finished() -> int:
+    """Add this owner's finished runs to the session's models (once each); returns how many."""
+    return len(training_session().register_finished(keep=selected_keys()))
+
+
+def owner_alive():
+    """A check the job's thread can call: is the browser session that started it still there?"""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not Runtime.exists():
+        return None
+    runtime, session_id = Runtime.instance(), ctx.session_id
+    return lambda: runtime.is_active_session(session_id)
+
+
+def duration(seconds: float | None) -> str:
+    """12 s, 3 min 05 s; "–" when unknown."""
+    if seconds is None or seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def status_text(view: JobView) -> str:
+    """One line on where a job stands: its queue place, or its progress."""
+    p = view.progress
+    run = f"run {view.run_index + 1} of {view.n_runs} · " if view.n_runs > 1 else ""
+    if view.status is JobStatus.QUEUED:
+        wait = f", about {duration(view.queue_wait_s)} to wait" if view.queue_wait_s is not None else ""
+        return f"Queued: number {view.queue_position or '?'} in line{wait}"
+    if view.status is JobStatus.LOADING_DATA:
+        return f"{run}loading the {view.spec.dataset} images"
+    what = {JobStatus.PAUSED: "paused", JobStatus.EVALUATING: "measuring the test set"}.get(view.status, "training")
+    return (f"{run}{what} · epoch {p['epoch']} of {p['epochs']} · about {duration(p['eta_s'])} left")
+
+
+@st.fragment(run_every=2.0)
+def _sidebar_progress() -> None:
+    view = training_session().view()
+    if view is None or not view.active:
+        if view is not None and register_finished():
+            st.rerun()  # the whole app: every page's model list gains the finished model
+        return
+    st.progress(min(max(view.progress["fraction"], 0.0), 1.0), text=f"Training job · {status_text(view)}")
+
+
+def sidebar_progress() -> None:
+    """Show this owner's running job in the sidebar, refreshed every 2 s while it runs."""
+    view = training_session().view()
+    if view is not None and view.active:
+        with st.sidebar:
+            _sidebar_progress()
+
+
+# --- the Trainer page's live report ------------------------------------------------------------
+
+
+def status_panel(view: JobView) -> None:
+    """Progress while a job is under way; its outcome once it has ended."""
+    if view.status is JobStatus.QUEUED:
+        st.info(status_text(view) + ". Training starts by itself when a place is free; other pages stay usable "
+                "meanwhile.", icon=":material/hourglass_top:")
+    elif view.active:
+        st.progress(min(max(view.progress["fraction"], 0.0), 1.0),
+                    text=status_text(view)[0].upper() + status_text(view)[1:]
+                    + f" · {view.progress['images_per_s']:,.0f} images/s")
+    elif view.status is JobStatus.FAILED:
+        st.error(view.message or "Training failed.", icon=":material/error:")
+    elif view.status is JobStatus.STOPPED:
+        st.warning(view.message or "Stopped.", icon=":material/stop_circle:")
+    elif view.diverged and view.n_runs == 1:
+        st.error(f"The run diverged: {view.message} The model keeps its last good weights; you can still save it.",
+                 icon=":material/warning:")
+    else:
+        secs = sum(r.seconds for r in view.results)
+        st.success(f"Finished in {duration(secs)}: "
+                   + ("the model is in the sidebar of every page (as “trained here”). Name it and save it to keep it."
+                      if view.n_runs == 1 else f"{len(view.results)} models trained; each is in the sidebar."),
+                   icon=":material/check_circle:")
+        if view.message:
+            st.warning(view.message)
+
+
+def live_figures(view: JobView) -> None:
+    """The run's numbers, curves, KL bars, latent map, prior samples and held-out reconstructions."""
+    from ..figures import maps
+    from ..models import MODELS
+    from . import views
+
+    p, cls = view.progress, MODELS[view.spec.kind]
+    tests = [e["test"] for e in view.epochs if "test" in e]
+    term, title = ("neg_elbo", "Test −ELBO (nats)") if "neg_elbo" in cls.terms else ("recon", "Test reconstruction (nats)")
+    m = st.columns(5)
+    m[0].metric("Epoch", f"{p['epoch']} / {p['epochs']}")
+    m[1].metric("Step", f"{p['step']:,}")
+    m[2].metric("Images per second", f"{p['images_per_s']:,.0f}")
+    m[3].metric("Time left", duration(p["eta_s"]) if view.active else "–")
+    change = f"{tests[-1][term] - tests[-2][term]:+.2f} since the last epoch" if len(tests) > 1 else None
+    m[4].metric(title, f"{tests[-1][term]:.2f}" if tests else "–", delta=change, delta_color="inverse")
+    beta = view.spec.beta if cls.uses_beta else None
+    views.curves(view.steps, view.epochs, cls.terms, "trainer_curves", views.training_caption(cls.terms, beta))
+    vis = view.visuals
+    left, right = st.columns(2, gap="large")
+    with left:
+        if cls.probabilistic and view.kl_per_dim is not None:
+            views.kl_panel(view.kl_per_dim, vis.get("activity"), "trainer_kl_bars",
+                           "training batches; activity on 1,000 test images")
+        elif cls.probabilistic:
+            st.info("The per-dimension KL appears after the first steps.")
+        else:
+            st.info(f"A {cls.title.lower()} has no KL term and no prior: its codes can sit anywhere. Train a VAE to "
+                    "see the per-dimension KL and posterior collapse.")
+    with right:
+        if "map_xy" in vis:
+            fig = maps.latent_scatter(vis["map_xy"], vis["map_labels"], vis["map_classes"], axis_titles=vis["map_axes"],
+                                      title=f"Latent map of {len(vis['map_xy']):,} test images (epoch {vis['epoch']})",
+                                      height=380, marker_size=5, uirevision="latent_map")
+            st.plotly_chart(fig, key="trainer_latent_map", config=views.PLOT_CONFIG)
+    left, right = st.columns(2, gap="large")
+    with left:
+        if vis.get("samples") is not None:
+            st.markdown("**Samples from the prior** z ~ N(0, I), decoded"
+                        + ("" if cls.probabilistic else " (this kind was not trained for this)"))
+            st.image(views.png(views.as_picture(vis["samples"], 2)))
+        elif vis.get("sample_points") is not None:
+            from ..figures import training as training_figures
+
+            st.markdown("**Samples from the prior**, decoded to points")
+            st.plotly_chart(training_figures.point_samples(vis["sample_points"]), key="trainer_point_samples")
+    with right:
+        if vis.get("holdout") is not None:
+            st.markdown("**One test image per class** (top) **and its reconstruction** (bottom)")
+            st.image(views.png(views.as_picture(vis["holdout"], 3)))
+
+
+def sweep_results(view: JobView) -> None:
+    """A sweep's rate-distortion plane, each model's prior samples, and the table of its models."""
+    from ..figures import training as training_figures
+    from . import views
+
+    if view.n_runs < 2 or not view.results:
+        return
+    st.subheader("β sweep: the rate–distortion trade-off")
+    points = [{"beta": r.spec.beta, "recon": r.metrics.recon, "kl": r.metrics.kl} for r in view.results]
+    left, right = st.columns([1.3, 1], gap="large")
+    with left:
+        st.plotly_chart(training_figures.rate_distortion(points), key="trainer_rate_distortion", config=views.PLOT_CONFIG)
+        st.caption("Each point is one model, measured on the whole test set. Small β spends nats on the code (high "
+                   "KL) and reconstructs well; large β keeps the code close to the prior and reconstructs worse.")
+    with right:
+        st.markdown("**Samples from the prior of each model**")
+        cols = st.columns(3)
+        for i, r in enumerate(view.results):
+            with cols[i % 3]:
+                if r.samples is not None:
+                    side = 4 * 29 - 1  # the top-left 4 x 4 of the 8 x 8 grid (28 px images, 1 px gaps)
+                    st.image(views.png(views.as_picture(r.samples[:side, :side], 2)))
+                st.caption(f"β = {r.spec.beta:g} · KL {r.metrics.kl:.1f} · recon {r.metrics.recon:.1f} · "
+                           f"{r.metrics.active_units} active")
+    rows = [{"β": r.spec.beta, "reconstruction": r.metrics.recon, "KL": r.metrics.kl,
+             "−ELBO": r.metrics.neg_elbo, "active units": r.metrics.active_units,
+             "note": "diverged" if r.diverged else ("stopped early" if r.stopped else "")} for r in view.results]
+    st.dataframe(rows, hide_index=True, key="trainer_sweep_table",
+                 column_config={k: st.column_config.NumberColumn(format="%.2f") for k in ("reconstruction", "KL", "−ELBO")})
