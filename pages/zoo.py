@@ -210,15 +210,15 @@ def main() -> None:
         return
     keys, by_key = [r.key for r in refs], {r.key: r for r in refs}
     st.dataframe(
-        [views.zoo_row(r, *meta_of(r)) for r in refs], hide_index=True, key="zoo_table",
+        views.zoo_table([views.zoo_row(r, *meta_of(r)) for r in refs]), hide_index=True, key="zoo_table",
         on_select=lambda: on_table_select(keys), selection_mode="single-row",
         column_config={
-            "β": st.column_config.NumberColumn(format="%g", width="small", help="weight of the KL term; – without one"),
-            "recon": st.column_config.NumberColumn("recon", format="%.2f", help="−log p(x|z), nats per test image"),
-            "KL": st.column_config.NumberColumn(format="%.2f", help="KL(q(z|x) ‖ N(0, I)), nats per test image"),
-            "−ELBO": st.column_config.NumberColumn(format="%.2f", help="recon + KL: lower is better"),
-            "active units": st.column_config.NumberColumn(help="latent dimensions whose mean code varies (variance > 0.01)"),
-            "size (kB)": st.column_config.NumberColumn(format="%d", width="small"),
+            "β": st.column_config.Column(width="small", help="weight of the KL term; – for kinds without one"),
+            "recon": st.column_config.Column(help="−log p(x|z), nats per test image"),
+            "KL": st.column_config.Column(help="KL(q(z|x) ‖ N(0, I)), nats per test image"),
+            "−ELBO": st.column_config.Column(help="recon + KL: lower is better"),
+            "active units": st.column_config.Column(help="latent dimensions whose mean code varies (variance > 0.01)"),
+            "size (kB)": st.column_config.Column(width="small"),
             **{c: st.column_config.Column(width="small") for c in ("kind", "arch", "latent", "epochs")},
         },
     )

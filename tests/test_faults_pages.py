@@ -5,7 +5,6 @@ a data folder that is missing, empty or corrupt."""
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import pytest
 
@@ -13,7 +12,7 @@ from vaeviz import checkpoint as ckpt
 from vaeviz import jobs, load_checkpoint
 from vaeviz.jobs import JobStatus
 
-from .support.apptest import SESSION_MODELS, job_of, open_app
+from .support.apptest import SESSION_MODELS, job_of, open_app, run_until
 from .support.checkpoints import measured
 from .support.faults import ROOT, corrupt, finite, good_folder, weights_equal
 
@@ -22,20 +21,6 @@ EXPLORER_PAGES = ["pages/explorer.py", "pages/latent_map.py", "pages/interpolate
 
 def trainer_page():
     return open_app("pages/trainer.py")
-
-
-def run_until(at, predicate, timeout: float = 180.0) -> None:
-    """Rerun the page (as its polling fragment does) until predicate() holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        at.run()
-        assert not at.exception, at.exception
-        if predicate():
-            at.run()
-            assert not at.exception, at.exception
-            return
-        assert time.monotonic() < deadline, "the training job did not finish"
-        time.sleep(0.3)
 
 
 def train_on_digits(at, epochs: int = 1) -> None:

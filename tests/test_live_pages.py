@@ -10,29 +10,18 @@ import pytest
 
 from vaeviz import webdecoder
 
-from .conftest import ROOT
+from .support.apptest import open_app
 
 
 @pytest.fixture
 def app(tmp_path, monkeypatch, data_root):
-    from streamlit.testing.v1 import AppTest
-
     from vaeviz.ui import live as live_decoder
 
     monkeypatch.setenv("VAEVIZ_USER_DIR", str(tmp_path / "user"))
     monkeypatch.setenv("VAEVIZ_DATA_DIR", str(data_root))
     live_decoder._live_model.clear()  # cached per process: start each test from the real export
 
-    def make(page: str | None = None):
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-        at.run()
-        if page is not None:
-            at.switch_page(page)
-            at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
-
-    yield make
+    yield open_app
     live_decoder._live_model.clear()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
@@ -14,7 +13,7 @@ from vaeviz import evaluate, load_checkpoint, load_split
 from vaeviz.__main__ import main as cli_main
 from vaeviz.jobs import JobStatus
 
-from .support.apptest import job_of, open_app, session_labels, token_of
+from .support.apptest import job_of, open_app, run_until, session_labels, start_sweep, token_of
 
 
 @pytest.fixture
@@ -32,21 +31,6 @@ def trainer_page() -> AppTest:
 def small_run(at: AppTest, *, epochs: int = 1, images: int = 2000) -> None:
     at.select_slider(key="trainer_images").set_value(images)
     at.number_input(key="trainer_epochs").set_value(epochs)
-
-
-def run_until(at: AppTest, predicate, timeout: float = 180.0) -> None:
-    """Rerun the page (as the polling fragment does) until predicate() holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        at.run()
-        assert not at.exception, at.exception
-        if predicate():
-            at.run()  # the poll after the change: what a person sees next
-            assert not at.exception, at.exception
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the training job")
-        time.sleep(0.3)
 
 
 def chart(at: AppTest, key: str) -> dict:
@@ -170,12 +154,7 @@ def test_bad_names_and_unwritable_folders_give_clear_errors(tmp_path, monkeypatc
 
 def test_a_beta_sweep_draws_the_rate_distortion_plane(user_dir, data_root):
     at = trainer_page()
-    at.button_group(key="trainer_mode").set_value("β sweep")
-    at.run()
-    at.text_input(key="sweep_betas").set_value("0, 10")
-    at.select_slider(key="sweep_images").set_value(1000)
-    at.number_input(key="sweep_epochs").set_value(1)
-    at.button(key="trainer_start").click()
+    start_sweep(at, "0, 10")
     run_until(at, lambda: not job(at).view().active, timeout=240)
     assert job(at).view().status is JobStatus.FINISHED
     rd = chart(at, "trainer_rate_distortion")

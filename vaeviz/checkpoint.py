@@ -57,7 +57,7 @@ def checkpoint_bytes(model: Model, meta: CheckpointMeta | None = None) -> bytes:
     module = getattr(model, "_orig_mod", model)  # the uncompiled module's names
     meta = meta if meta is not None else module.meta
     if meta.kind != module.kind or meta.config != module.cfg:
-        meta = replace(meta, kind=module.kind, config=module.cfg)  # the tensors decide what they are
+        meta = replace(meta, kind=module.kind, config=module.cfg, uses_beta=module.uses_beta)  # the tensors decide
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
     # The loader refuses non-finite weights, so such a file could never be opened again: say so now.
     bad = next((k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
@@ -171,6 +171,7 @@ def _validated(data: bytes, label: str) -> tuple[CheckpointMeta, dict[str, torch
     meta = CheckpointMeta.from_header(header.get("__metadata__"), label)
     if meta.kind not in MODELS:
         raise ValueError(f"{label}: unknown model kind {shown(meta.kind)!r}; expected one of {', '.join(MODELS)}")
+    meta = replace(meta, uses_beta=MODELS[meta.kind].uses_beta)
     # The config comes from the file, and a valid one can describe billions of weights: compare
     # the tensors it needs with those the header lists on a model without storage first, so a
     # few-kB file cannot make the loader allocate gigabytes. Matching tensors fit in the file.

@@ -199,13 +199,16 @@ class CheckpointMeta:
     created: str | None = None  # ISO time of the save that first wrote it
     version: str | None = None  # the vaeviz version that wrote it
     owner: str | None = None  # who saved it into the shared user folder (None: shipped or hand-copied)
+    # Derived from the kind, not stored: whether config.beta weighs a KL term (set by the model's
+    # class, `for_model`, and by the loader, which looks the kind up in the registry).
+    uses_beta: bool = field(default=False, compare=False)
 
     # --- built in one place -------------------------------------------------------------------
 
     @classmethod
-    def for_model(cls, kind: str, config: ModelConfig) -> "CheckpointMeta":
+    def for_model(cls, kind: str, config: ModelConfig, *, uses_beta: bool = False) -> "CheckpointMeta":
         """A new model's metadata: its kind and config, nothing measured yet."""
-        return cls(kind, config)
+        return cls(kind, config, uses_beta=uses_beta)
 
     def with_run(self, *, dataset: str, train: TrainingRun, metrics: Metrics, curves: Curves) -> "CheckpointMeta":
         """The metadata after training (or fitting) on `dataset` and measuring on its test split."""
@@ -219,10 +222,7 @@ class CheckpointMeta:
     @property
     def beta(self) -> float | None:
         """The KL weight, for kinds that have a KL term; None for the others."""
-        from .models import MODELS  # (models import this module)
-
-        cls = MODELS.get(self.kind)
-        return self.config.beta if cls is not None and cls.uses_beta else None
+        return self.config.beta if self.uses_beta else None
 
     @property
     def epochs(self) -> int | None:

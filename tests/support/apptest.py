@@ -31,6 +31,32 @@ def open_app(page: str | None = None, *, timeout: float = 120, token: str | None
     return at
 
 
+def run_until(at: AppTest, predicate, timeout: float = 180.0) -> None:
+    """Rerun the page (as its polling fragment does) until predicate() holds, then once more."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        assert not at.exception, at.exception
+        if predicate():
+            at.run()  # the poll after the change: what a person sees next
+            assert not at.exception, at.exception
+            return
+        assert time.monotonic() < deadline, "timed out waiting for the training job"
+        time.sleep(0.3)
+
+
+def start_sweep(at: AppTest, betas: str, *, images: int = 1000, epochs: int = 1) -> None:
+    """On the Trainer: a β sweep over `betas` on the first `images` images, started."""
+    at.button_group(key="trainer_mode").set_value("β sweep")
+    at.run()
+    at.text_input(key="sweep_betas").set_value(betas)
+    at.select_slider(key="sweep_images").set_value(images)
+    at.number_input(key="sweep_epochs").set_value(epochs)
+    at.button(key="trainer_start").click()
+
+
 def token_of(at: AppTest) -> str:
     from vaeviz.ui.identity import REPORTED
 

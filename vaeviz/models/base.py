@@ -47,7 +47,7 @@ class Model(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.meta = CheckpointMeta.for_model(self.kind, cfg)
+        self.meta = CheckpointMeta.for_model(self.kind, cfg, uses_beta=self.uses_beta)
 
     # --- the interface --------------------------------------------------------------------------
 

@@ -208,6 +208,21 @@ def zoo_row(ref: ModelRef, meta, size_bytes: int | None) -> dict:
     }
 
 
+def zoo_table(rows: list[dict]) -> list[dict]:
+    """The zoo's rows for display: numbers as text, and "–" where a value does not apply (st.dataframe
+    would print None)."""
+    def cell(column: str, value):
+        if column in ("recon", "KL", "−ELBO"):
+            return number(value)
+        if column == "β":
+            return "–" if value is None else f"{value:g}"
+        if column in ("latent", "epochs", "active units", "size (kB)"):
+            return number(value)
+        return value
+
+    return [{k: cell(k, v) for k, v in row.items()} for row in rows]
+
+
 COMPARED = [("reconstruction (nats)", "recon"), ("KL (nats)", "kl"), ("−ELBO (nats)", "neg_elbo"),
             ("active units", "active_units"), ("BCE per pixel", "bce_per_pixel"), ("test images", "n_images")]
 
