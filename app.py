@@ -9,12 +9,14 @@ script, as `__main__`, which builds the navigation and runs the chosen page.
 import streamlit as st
 
 if __name__ == "__main__":  # a session's script run
+    from vaeviz.ui import present, urlstate
     from vaeviz.ui.sidebar import sidebar
 
     st.set_page_config(page_title="vaeviz: latent-space explorer", page_icon="🌀", layout="wide")
 
     PAGES = [
-        st.Page("pages/explorer.py", title="Latent explorer", icon=":material/tune:", default=True),
+        st.Page("pages/lecture.py", title="Lecture", icon=":material/school:", default=True),
+        st.Page("pages/explorer.py", title="Latent explorer", icon=":material/tune:"),
         st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
         st.Page("pages/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
         st.Page("pages/draw.py", title="Draw and encode", icon=":material/draw:"),
@@ -24,7 +26,11 @@ if __name__ == "__main__":  # a session's script run
 
     page = st.navigation(PAGES)
     st.session_state["vaeviz_selection"] = sidebar()
-    page.run()
+    present.apply()
+    try:
+        page.run()
+    finally:  # also after st.stop(): the URL always holds the view
+        urlstate.publish()
 else:  # `streamlit run app.py` (or `uvicorn app:app`) serving the app
     import contextlib
     import threading

@@ -1,7 +1,8 @@
-"""Interpolate: walk a straight or spherical path between two codes; the AE's row above the VAE's.
+"""Interpolate: walk a straight or great-circle path between two codes; the AE's row above the VAE's,
+with the two originals large at both ends, an independent judge's verdict under every frame, and
+how far each path strays from its model's data, for this pair and over 500 random pairs.
 
-Under the strip, a scrubber walks the same path continuously, decoded in the browser (both models
-at once), so the morph can be dragged, played and paused in front of a class.
+Under the strip, a scrubber walks the same paths continuously, decoded in the browser.
 """
 
 from __future__ import annotations
@@ -11,39 +12,78 @@ import streamlit as st
 import torch
 
 from vaeviz import latent
-from vaeviz.figures import images as image_figures
-from vaeviz.figures import maps
-from vaeviz.ui import views
-from vaeviz.ui.cache import ModelRef, encoded, get_model
+from vaeviz.contrast import telling_pair
+from vaeviz.figures import maps, strips
+from vaeviz.ui import panels, urlstate, views
+from vaeviz.ui.cache import ModelRef, data_cloud, encoded, get_model
 from vaeviz.ui.inputs import digit_input
 from vaeviz.ui.live import Released, browser_decoder, live_key, live_scrubber
 from vaeviz.ui.sidebar import require_model
 
 SOURCES = ["Test-set indices", "Random pair by label", "Draw", "Upload"]
+PATH_NAMES = {"linear": "straight line (lerp)", "spherical": "great circle (slerp)"}
 
 
-def pick_pair(split, n_test: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The two images (1, 28, 28) to interpolate between, from the chosen source."""
-    source = st.segmented_control("Pick the two images", SOURCES, default=SOURCES[1], key="interp_source")
-    if source == "Test-set indices":
-        a, b = st.columns(2)
-        i = a.number_input("Start: test image #", 0, n_test - 1, 0, key="interp_i")
-        j = b.number_input("End: test image #", 0, n_test - 1, 1, key="interp_j")
-        return split.images[int(i)], split.images[int(j)]
-    if source == "Random pair by label":
-        a, b, c = st.columns([1, 1, 0.6])
-        classes = list(range(len(split.classes)))
-        la = a.selectbox("Start label", classes, 1, format_func=lambda k: split.classes[k], key="interp_la")
-        lb = b.selectbox("End label", classes, 7, format_func=lambda k: split.classes[k], key="interp_lb")
-        if c.button("Another pair", key="interp_reroll", width="stretch"):
-            st.session_state["interp_seed"] = st.session_state.get("interp_seed", 0) + 1
-        rng = np.random.default_rng(st.session_state.get("interp_seed", 0))
-        labels = split.labels[:n_test].numpy()
-        pool_a, pool_b = np.flatnonzero(labels == la), np.flatnonzero(labels == lb)
-        if not len(pool_a) or not len(pool_b):
-            st.warning("No test image with that label.")
-            return None
-        return split.images[int(rng.choice(pool_a))], split.images[int(rng.choice(pool_b))]
+def defaults(n_test: int) -> None:
+    for key, value in (("interp_source", SOURCES[1]), ("interp_la", 1), ("interp_lb", 7), ("interp_steps", 10),
+                       ("interp_path", "linear")):
+        st.session_state.setdefault(key, value)
+    if "interp_i" not in st.session_state:  # the first random pair of the default labels
+        draw_pair(n_test)
+
+
+def draw_pair(n_test: int, seed: int | None = None) -> None:
+    """Random test images of the chosen labels as the pair (a callback: before the widgets)."""
+    labels = st.session_state["interp_labels"][:n_test]
+    rng = np.random.default_rng(seed if seed is not None else st.session_state.get("interp_seed", 0))
+    pools = [np.flatnonzero(labels == st.session_state[k]) for k in ("interp_la", "interp_lb")]
+    if all(len(p) for p in pools):
+        st.session_state["interp_i"], st.session_state["interp_j"] = (int(rng.choice(p)) for p in pools)
+
+
+def another_pair(n_test: int) -> None:
+    st.session_state["interp_seed"] = st.session_state.get("interp_seed", 0) + 1
+    draw_pair(n_test)
+
+
+def find_telling_pair(refs: list[ModelRef], n_test: int) -> None:
+    """Among 200 random pairs of the chosen labels, the one whose AE path leaves its data most, relative to the VAE's."""
+    ae, vae = refs
+    codes = tuple(encoded(r, n_test)[0] for r in refs)
+    i, j, gap = telling_pair((get_model(ae), get_model(vae)), (data_cloud(ae), data_cloud(vae)), codes,
+                             st.session_state["interp_labels"][:n_test], st.session_state["interp_la"],
+                             st.session_state["interp_lb"], tries=200, steps=st.session_state["interp_steps"],
+                             how=st.session_state["interp_path"], seed=st.session_state.get("interp_seed", 0))
+    st.session_state["interp_i"], st.session_state["interp_j"] = i, j
+    st.session_state["interp_telling"] = (f"Of 200 random pairs of these labels, test images #{i} and #{j}: the AE's path "
+                                          f"strays {gap:+.2f} typical gaps further from its data than the VAE's, on average.")
+
+
+def pick_pair(split, n_test: int, refs: list[ModelRef]):
+    """(the two images (2, C, H, W), their labels or None, their names), or None when not given yet."""
+    source = st.segmented_control("Pick the two images", SOURCES, key="interp_source", required=True)
+    classes = list(range(len(split.classes)))
+    if source in SOURCES[:2]:
+        a, b, c, d = st.columns([1, 1, 0.8, 1])
+        if source == SOURCES[0]:
+            a.number_input("Start: test image #", 0, n_test - 1, key="interp_i", help=f"0 to {n_test - 1:,}")
+            b.number_input("End: test image #", 0, n_test - 1, key="interp_j", help=f"0 to {n_test - 1:,}")
+        else:
+            a.selectbox("Start label", classes, format_func=lambda k: split.classes[k], key="interp_la",
+                        on_change=draw_pair, args=(n_test,))
+            b.selectbox("End label", classes, format_func=lambda k: split.classes[k], key="interp_lb",
+                        on_change=draw_pair, args=(n_test,))
+            c.button("Another pair", key="interp_reroll", on_click=another_pair, args=(n_test,), width="stretch")
+            if len(refs) == 2 and get_model(refs[0]).probabilistic != get_model(refs[1]).probabilistic:
+                d.button("Find a telling pair", key="interp_telling_btn", on_click=find_telling_pair,
+                         args=(refs, n_test), width="stretch", icon=":material/search:",
+                         help="Among 200 random pairs of these labels, the one where the AE's path leaves its data "
+                              "the most compared with the VAE's.")
+            if note := st.session_state.pop("interp_telling", None):
+                st.caption(note)
+        i, j = st.session_state["interp_i"], st.session_state["interp_j"]
+        names = (f"#{i}, a {split.classes[int(split.labels[i])]}", f"#{j}, a {split.classes[int(split.labels[j])]}")
+        return torch.stack([split.images[i], split.images[j]]), (int(split.labels[i]), int(split.labels[j])), names
     a, b = st.columns(2)
     with a:
         st.markdown("**Start**")
@@ -54,12 +94,13 @@ def pick_pair(split, n_test: int) -> tuple[torch.Tensor, torch.Tensor] | None:
     if start is None or end is None:
         st.info("Give both a start and an end image.")
         return None
-    return start, end
+    return torch.stack([start, end]), (None, None), ("yours", "yours")
 
 
-def path_map(ref: ModelRef, mu: np.ndarray, labels: np.ndarray, classes, path: np.ndarray, dataset: str):
+def path_map(ref: ModelRef, path: np.ndarray):
     """The model's latent map (raw 2-D or PCA) with the interpolation path drawn on it."""
-    fig, view = views.model_map(ref, mu, labels, classes, dataset, height=420)
+    mu, _, split, used, _ = encoded(ref, 2000)
+    fig, view = views.model_map(ref, mu, split.labels[: len(mu)].numpy(), split.classes, used, height=420)
     path2 = view.project(path)
     maps.fit_ranges(fig, view.coords, path2)
     return maps.add_path(fig, path2)
@@ -72,31 +113,25 @@ def _scrubbed(released: Released) -> None:
 @st.fragment
 def scrub_panel(refs: list[ModelRef], paths: list[np.ndarray], how: str, steps: int) -> None:
     """A scrubber along each model's path, decoded in the browser; Python hears the position on release."""
-    runnable, notes = [], []
+    runnable = []
     for ref, path in zip(refs, paths):
         live, reason = browser_decoder(ref)
         if live is None:
-            notes.append(f"{ref.label}: {reason}")
+            st.info(f"No live scrubbing for {ref.label}: {reason}. The strip above still shows its path.")
         else:
             runnable.append((live, (path[0], path[-1])))
-    for note in notes:
-        st.info(f"No live scrubbing for {note}. The strip above still shows its path.")
     if not runnable:
         return
     live_scrubber([m for m, _ in runnable], [ends for _, ends in runnable], how, ticks=steps,
                   key=live_key("interp", *(m.hash for m, _ in runnable)), t=0.5, on_release=_scrubbed)
     with st.container(key="interp_live_received"):
         t = st.session_state.get("interp_live_t")
-        if t is None:
-            st.caption("Drag the scrubber (or press Play): every position along the path is decoded as you move; "
-                       "the numbers under it are the strip's steps.")
-        else:
-            st.caption(f"Python received t = {t:.3f}: step {t * (steps - 1):.1f} of the strip's {steps - 1}.")
+        st.caption("Drag the scrubber (or press Play): every position along the path is decoded as you move; the "
+                   "numbers under it are the strip's steps." if t is None else
+                   f"Python received t = {t:.3f}: step {t * (steps - 1):.1f} of the strip's {steps - 1}.")
 
 
 st.title("Interpolate")
-st.caption("Encode two images, walk the latent space from one code to the other, and decode every step. "
-           "An autoencoder's straight path often crosses gaps its decoder never learned; a VAE's stays on digits.")
 sel = require_model()
 refs = sel.refs()
 try:
@@ -104,56 +139,48 @@ try:
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
+n_test = len(split.images)
+st.session_state["interp_labels"] = split.labels.numpy()
+urlstate.note(urlstate.bind(
+    "interpolate",
+    urlstate.state("source", "interp_source", urlstate.choice(SOURCES[:2], lambda s: "indices" if s == SOURCES[0] else "labels"),
+                   lambda s: "indices" if s == SOURCES[0] else "labels" if s == SOURCES[1] else "indices"),
+    urlstate.state("i", "interp_i", urlstate.whole(0, n_test - 1)),
+    urlstate.state("j", "interp_j", urlstate.whole(0, n_test - 1)),
+    urlstate.state("la", "interp_la", urlstate.whole(0, len(split.classes) - 1)),
+    urlstate.state("lb", "interp_lb", urlstate.whole(0, len(split.classes) - 1)),
+    urlstate.state("steps", "interp_steps", urlstate.whole(2, 30)),
+    urlstate.state("path", "interp_path", urlstate.choice(list(latent.PATHS))),
+))
+defaults(n_test)
+st.caption("Encode two images, walk the latent space from one code to the other, and decode every step. Whether a "
+           "model's path stays among the images it knows is measured below, for this pair and for 500 random ones.")
 if note:
     st.info(note)
-
-pair = pick_pair(split, len(mu0))
+pair = pick_pair(split, n_test, refs)
 c1, c2 = st.columns(2)
-steps = c1.slider("Steps (both ends included)", 2, 30, 10, key="interp_steps")
-how = c2.radio("Path", latent.PATHS, horizontal=True, key="interp_path",
-               format_func=lambda p: {"linear": "straight line (lerp)", "spherical": "great circle (slerp)"}[p],
-               help="slerp keeps the code's length changing smoothly; under a Gaussian prior, typical codes lie "
-                    "near a sphere and the straight line dips towards the less typical origin.")
+steps = c1.slider("Steps (both ends included)", 2, 30, key="interp_steps")
+how = c2.radio("Path", latent.PATHS, horizontal=True, key="interp_path", format_func=PATH_NAMES.get,
+               help="slerp moves the code's direction along a great circle and its length linearly. It assumes a "
+                    "Gaussian prior: in many dimensions typical prior codes lie in a shell, and a straight line between "
+                    "two of them dips inside it. In 2-D there is no such shell; for an AE it is just another path.")
 if pair is None:
     st.stop()
-
-x = torch.stack([pair[0], pair[1]])  # (2, 1, 28, 28)
-rows, paths = [], []
-for ref in refs:
-    model = get_model(ref)
-    codes, _ = latent.encode(model, x)
-    path = latent.interpolate(codes[0], codes[1], steps, how)
-    frames = latent.decode(model, path)
-    rows.append((ref, model, frames))
-    paths.append(path)
-
-st.subheader("The lecture demo")
-for ref, model, frames in rows:
-    st.markdown(f"**{model.kind.upper()}** · {ref.label}")
-    st.image([latent.to_uint8(latent.enlarge(f, 4)) for f in frames], width=84,
-             caption=[f"{i}" for i in range(len(frames))])
-st.markdown("**Scrub along the path** · decoded in your browser")
-scrub_panel(refs, paths, how, steps)
-inputs = latent.mosaic(x[:, 0].numpy(), 2, pad=2)
-st.image(latent.to_uint8(latent.enlarge(inputs, 3)), caption="the two inputs, as the models see them", width=174)
-
-strip = latent.mosaic(np.concatenate([f for _, _, f in rows]), steps, pad=2)
-gif_frames = np.concatenate([f for _, _, f in rows], axis=2)  # (K, H, W * n_models): side by side
+x, end_labels, end_names = pair
+rows, strip_rows, strip = panels.interpolation(refs, x, steps, how, classes=split.classes, end_labels=end_labels,
+                                               end_names=(f"start: {end_names[0]}", f"end: {end_names[1]}"))
+panels.distance_chart(rows, key="interp_distance")
+panels.contrast_sentence(rows, steps, how)
 d1, d2 = st.columns(2)
-d1.download_button("Download the strip (PNG)", image_figures.png_bytes(strip), "interpolation.png", "image/png",
+originals = latent.pictures(x)
+d1.download_button("Download the strip (PNG)", strips.png_bytes(strip), "interpolation.png", "image/png",
                    key="interp_png", width="stretch")
-d2.download_button("Download the animation (GIF)", image_figures.gif_bytes(gif_frames), "interpolation.gif", "image/gif",
-                   key="interp_gif", width="stretch")
-
+d2.download_button("Download the animation (GIF)", strips.interpolation_gif(strip_rows, (originals[0], originals[1])),
+                   "interpolation.gif", "image/gif", key="interp_gif", width="stretch")
+st.markdown("**Scrub along the path** · decoded in your browser")
+scrub_panel(refs, [r.report.codes for r in rows], how, steps)
 st.subheader("The path on the latent map")
-cols = st.columns(len(refs))
-for col, ref, path in zip(cols, refs, paths):
-    try:
-        mu, _, split_r, used_r, _ = encoded(ref, 2000)
-    except ValueError as exc:
-        col.error(str(exc))
-        continue
+for col, row in zip(st.columns(len(rows)), rows):
     with col:
-        st.markdown(f"**{ref.label}**")
-        st.plotly_chart(path_map(ref, mu, split_r.labels[: len(mu)].numpy(), split_r.classes, path, used_r),
-                        key=f"interp_map::{ref.key}")
+        st.markdown(f"**{row.ref.label}**")
+        st.plotly_chart(path_map(row.ref, row.report.codes), key=f"interp_map::{row.ref.key}")

@@ -3,8 +3,12 @@ main interactions change what they should."""
 
 from __future__ import annotations
 
+import base64
+import json
+
 import io
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -112,10 +116,20 @@ def test_latent_grid_and_map_render_charts(app):
 def test_interpolation_has_the_frames_asked_for(app, steps):
     at = app("pages/interpolate.py")
     at.slider(key="interp_steps").set_value(steps).run()
-    rows = [img for img in at.get("image") if len(img.value) > 2]
-    assert len(rows) == 2  # AE row and VAE row
-    assert all(len(r.value) == steps for r in rows)
+    assert not at.exception, at.exception
+    # One strip holds both rows (so they stay aligned); the distance chart has one path per row, a point per frame.
+    chart = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id.endswith("-interp_distance"))
+    rows = [t for t in chart["data"] if t.get("mode") == "lines+markers"]
+    assert [t["name"].split(" · ")[0] for t in rows] == ["AE", "VAE"]  # AE row and VAE row, in that order
+    assert all(len(plotted(t["x"])) == steps for t in rows)
     assert len(at.get("download_button")) == 2
+
+
+def plotted(values) -> np.ndarray:
+    """A trace's values from a figure's JSON: a list, or Plotly's typed-array form {"dtype", "bdata"}."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values)
 
 
 def _digit_png(polarity: str = "dark-on-light") -> bytes:

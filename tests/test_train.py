@@ -35,22 +35,27 @@ def test_same_seed_same_model(mnist_slice):
 
 
 def test_weight_average_is_what_is_kept_and_evaluated(mnist_slice):
-    """With ema, each parameter ends as the exact running average of the trained weights."""
+    """With ema, each parameter ends as the exact bias-corrected running average of the trained
+    weights: sum_t decay^(T-t) (1 - decay) w_t / (1 - decay^T), with no share left for the random
+    initial weights (an uncorrected average starting at them would keep decay^T of them)."""
     train, test = mnist_slice
     small = train._replace(images=train.images[:512], labels=train.labels[:512])
-    decay = 0.5
+    decay = 0.9
     model = build_model("vae", ModelConfig(latent_dim=2, hidden=(32, 16)), seed=3)
-    average = [p.detach().clone() for p in model.parameters()]
+    seen = []
 
     def fold_in(_info):  # log_every=1: called after each step with the raw (unaveraged) weights
-        for a, p in zip(average, raw.parameters()):
-            a.mul_(decay).add_(p.detach(), alpha=1 - decay)
+        seen.append([p.detach().clone() for p in raw.parameters()])
 
     raw = build_model("vae", ModelConfig(latent_dim=2, hidden=(32, 16)), seed=3)
     fit(raw, small, TrainConfig(epochs=1, seed=3, device="cpu", log_every=1), on_step=fold_in)
     history = fit(model, small, TrainConfig(epochs=1, seed=3, device="cpu", ema=decay), test=test)
-    for a, p in zip(average, model.parameters()):
-        torch.testing.assert_close(p, a)
+    steps = len(seen)
+    weights = [decay ** (steps - 1 - t) * (1 - decay) / (1 - decay**steps) for t in range(steps)]
+    assert sum(weights) == pytest.approx(1.0)
+    for i, p in enumerate(model.parameters()):
+        expected = sum(w * params[i] for w, params in zip(weights, seen))
+        torch.testing.assert_close(p, expected, rtol=1e-5, atol=1e-6)
     assert not all(torch.equal(p, q) for p, q in zip(model.parameters(), raw.parameters()))
     assert history.epochs[-1]["test"]["neg_elbo"] == pytest.approx(evaluate(model, test.images).neg_elbo)
 

@@ -1,4 +1,4 @@
-"""The command line: `vaeviz train | eval | list` (also `python -m vaeviz ...`).
+"""The command line: `vaeviz train | eval | list | train-judge` (also `python -m vaeviz ...`).
 
 Each command prints a human-readable account, then a JSON object as the last line of standard
 output, so scripts can read the result with `json.loads(stdout.splitlines()[-1])`. Expected errors
@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=_positive_int, default=None, help="use only the first N test images")
     ev.add_argument("--iw-k", type=_count, default=100, help="importance samples for -log p(x) (VAE; 0 skips)")
     ev.add_argument("--seed", type=int, default=0)
+
+    tj = sub.add_parser("train-judge", help="train the MNIST classifier the app uses to judge decoded images")
+    tj.add_argument("--epochs", type=_positive_int, default=6)
+    tj.add_argument("--data-dir", default=None)
+    tj.add_argument("--seed", type=int, default=0)
+    tj.add_argument("--out", default=None, help="default: checkpoints/judge/mnist-classifier.safetensors")
 
     ls = sub.add_parser("list", help="list the checkpoints the app knows")
     ls.add_argument("folders", nargs="*", help="folders to list (default: checkpoints/ and the user folder)")
@@ -250,7 +256,22 @@ def cmd_list(args: argparse.Namespace) -> dict:
     return {"checkpoints": rows, "skipped": problems}
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list}
+def cmd_train_judge(args: argparse.Namespace) -> dict:
+    from .judge import JUDGE_PATH, save_classifier, train_classifier
+
+    out = Path(args.out) if args.out else JUDGE_PATH
+    if out.suffix != ".safetensors":
+        raise ValueError(f"--out must end in .safetensors: {out}")
+    _check_writable(out)
+    train = load_split("mnist", "train", root=args.data_dir)
+    test = load_split("mnist", "test", root=args.data_dir)
+    model, record = train_classifier(train, test, epochs=args.epochs, seed=args.seed,
+                                     progress=lambda e, acc: print(f"epoch {e}: test accuracy {acc:.4f}", file=sys.stderr))
+    save_classifier(model, out, {**record, "seed": args.seed})
+    return {"checkpoint": str(out), **record}
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list, "train-judge": cmd_train_judge}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -51,9 +51,10 @@ def decode(model: Model, codes: np.ndarray) -> np.ndarray:
 def axis_values(n: int, span: float = 3.0, spacing: str = "linear") -> np.ndarray:
     """n values along one latent axis.
 
-    "linear": evenly from -span to span. "quantile": the standard normal's quantiles at evenly
-    spaced probabilities in [0.05, 0.95] (Kingma & Welling's manifold figures), scaled so the
-    outermost value is `span`; it spends more of the grid near the prior's centre.
+    "linear": evenly from -span to span (`span` applies to this spacing only). "quantile": the
+    standard normal's quantiles at evenly spaced probabilities 0.05 ... 0.95, unscaled (Kingma &
+    Welling's manifold figures): each cell holds the same share of the prior, so the grid spends
+    more images near the prior's centre, and its outermost values are +-1.64.
     """
     if n < 1:
         raise ValueError("a grid needs at least one value per axis")
@@ -61,8 +62,7 @@ def axis_values(n: int, span: float = 3.0, spacing: str = "linear") -> np.ndarra
         return np.linspace(-span, span, n) if n > 1 else np.zeros(1)
     if spacing == "quantile":
         probs = np.linspace(0.05, 0.95, n) if n > 1 else np.array([0.5])
-        q = np.array([NormalDist().inv_cdf(p) for p in probs])
-        return q * (span / abs(q[0])) if n > 1 else q
+        return np.array([NormalDist().inv_cdf(p) for p in probs])
     raise ValueError(f"unknown spacing {spacing!r}; expected linear or quantile")
 
 
@@ -94,23 +94,27 @@ def lerp(z0: np.ndarray, z1: np.ndarray, steps: int) -> np.ndarray:
 
 
 def slerp(z0: np.ndarray, z1: np.ndarray, steps: int) -> np.ndarray:
-    """Spherical interpolation (Shoemake; White, 2016): along the great circle, both ends included.
+    """Spherical interpolation: the direction moves along the great circle from z0's to z1's, and the
+    norm moves linearly from |z0| to |z1|; both ends included. (steps, D).
 
-    Under a Gaussian prior, codes of typical norm lie near a sphere; the straight line between two
-    of them dips towards the origin, where the prior puts few typical points. slerp keeps the norm
-    varying smoothly between the two ends. Falls back to lerp for (anti)parallel codes.
+    This is the form that assumes a Gaussian prior (White, 2016): in high dimensions its typical
+    codes lie in a thin shell, and a straight line between two of them dips inside it. With ends of
+    equal norm it is Shoemake's slerp; unlike Shoemake's formula it stays between the two end norms
+    when they differ (that one's midpoint can be many times longer than either end). For an AE,
+    whose codes follow no prior, it is just another path. Falls back to lerp when either end is at
+    the origin or the two directions are (anti)parallel, where no single great circle is defined.
     """
     z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
     n0, n1 = np.linalg.norm(z0), np.linalg.norm(z1)
     if n0 < 1e-8 or n1 < 1e-8:
         return lerp(z0, z1, steps)
-    cos = np.clip(np.dot(z0 / n0, z1 / n1), -1.0, 1.0)
-    omega = np.arccos(cos)
+    u0, u1 = z0 / n0, z1 / n1
+    omega = np.arccos(np.clip(np.dot(u0, u1), -1.0, 1.0))
     if omega < 1e-4 or np.pi - omega < 1e-4:
         return lerp(z0, z1, steps)
     t = np.linspace(0.0, 1.0, steps)[:, None]
-    path = (np.sin((1 - t) * omega) * z0[None] + np.sin(t * omega) * z1[None]) / np.sin(omega)
-    return path.astype(np.float32)
+    direction = (np.sin((1 - t) * omega) * u0[None] + np.sin(t * omega) * u1[None]) / np.sin(omega)  # unit rows
+    return (((1 - t) * n0 + t * n1) * direction).astype(np.float32)
 
 
 def interpolate(z0: np.ndarray, z1: np.ndarray, steps: int, path: str = "linear") -> np.ndarray:
@@ -121,6 +125,43 @@ def interpolate(z0: np.ndarray, z1: np.ndarray, steps: int, path: str = "linear"
     if path == "spherical":
         return slerp(z0, z1, steps)
     raise ValueError(f"unknown path {path!r}; expected linear or spherical")
+
+
+# --- the prior's norms --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PriorNorm:
+    """How long codes drawn from N(0, I) in D dimensions are: |z| follows a chi distribution."""
+
+    dim: int
+    mode: float  # the most likely |z|: sqrt(D - 1) (0 in 1-D, where the origin is densest)
+    median: float
+    low: float  # 5 % of draws are shorter
+    high: float  # 5 % are longer
+
+    @property
+    def shell(self) -> bool:
+        """Whether the norms concentrate in a thin shell (the 5-95 % range within a third of the median)."""
+        return (self.high - self.low) < self.median / 1.5
+
+    def sentence(self) -> str:
+        if self.dim == 1:
+            return ("In 1-D the prior's densest point is the origin; half of all draws lie within "
+                    f"{self.median:.2f} of it.")
+        text = (f"Under the prior N(0, I) in {self.dim}-D, |z| is most often {self.mode:.2f}, its median is "
+                f"{self.median:.2f}, and 90 % of draws have |z| between {self.low:.2f} and {self.high:.2f}")
+        if self.shell:
+            text += f": a shell around √{self.dim} = {np.sqrt(self.dim):.2f}, though the densest point is still the origin"
+        return text + "."
+
+
+def prior_norm(dim: int) -> PriorNorm:
+    from scipy.stats import chi
+
+    dist = chi(dim)
+    return PriorNorm(dim, float(np.sqrt(max(dim - 1, 0))), float(dist.median()), float(dist.ppf(0.05)),
+                     float(dist.ppf(0.95)))
 
 
 # --- projections -----------------------------------------------------------------------------
@@ -195,9 +236,9 @@ class MapView:
         if self.directions is None:
             raise ValueError("a t-SNE map has no way back to codes")
         xy = np.atleast_2d(np.asarray(xy, np.float32))
-        anchor = self.origin if base is None else np.asarray(base, np.float32)
+        anchor = np.atleast_2d(self.origin if base is None else np.asarray(base, np.float32))  # (1 or M, D)
         off_plane = anchor - ((anchor - self.origin) @ self.directions.T) @ self.directions
-        return (off_plane[None] + xy @ self.directions).astype(np.float32)
+        return (off_plane + xy @ self.directions).astype(np.float32)
 
 
 def map_view(codes: np.ndarray, method: str = "pca", dims: tuple[int, int] = (0, 1), *,

@@ -63,6 +63,7 @@ class Metrics:
     bce_per_pixel: float | None = None  # recon / pixels: the number the notes quote for AEs
     kl_per_dim: tuple[float, ...] | None = None  # mean KL of each latent dimension
     active_units: int | None = None  # dimensions with Var_x(E_q[z]) above 0.01 (Burda et al.)
+    activity: tuple[float, ...] | None = None  # Var_x(E_q[z_d]) of each dimension: what active_units counts
     iw_nll: float | None = None  # importance-weighted estimate of -log p(x), k samples
     iw_k: int | None = None
     n_images: int | None = None
@@ -89,7 +90,7 @@ class Metrics:
         extra: dict[str, Any] = {}
         for key, value in data.items():
             name = f"{label}.{shown(key)}"
-            if key in ("kl_per_dim",):
+            if key in ("kl_per_dim", "activity"):
                 known[key] = _numbers(name, value)
             elif key in ("active_units", "iw_k", "n_images"):
                 if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):

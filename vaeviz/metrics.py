@@ -90,6 +90,7 @@ def evaluate(model: Model, images: torch.Tensor, *, batch_size: int = 1000, seed
         bce_per_pixel=recon / model.cfg.pixels,
         kl_per_dim=tuple((kl_dim_sum / n).tolist()) if model.probabilistic else None,
         active_units=active_units(torch.cat(mus)) if mus else None,
+        activity=tuple(unit_activity(torch.cat(mus).cpu().numpy()).tolist()) if mus else None,
         n_images=n,
         extra={**means, **extra},
     )
@@ -121,3 +122,16 @@ def iw_nll(model: Model, images: torch.Tensor, *, k: int = 100, batch_size: int 
     finally:
         model.train(was_training)
     return total / len(images)
+
+
+def linear_probe(train_codes: np.ndarray, train_labels: np.ndarray, test_codes: np.ndarray, test_labels: np.ndarray,
+                 *, seed: int = 0) -> float:
+    """Test accuracy of a multinomial logistic regression (scikit-learn, on standardised codes) trained on
+    a representation's codes: how much of the label a linear read-out finds in them."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    probe.fit(np.asarray(train_codes, np.float64), np.asarray(train_labels))
+    return float(probe.score(np.asarray(test_codes, np.float64), np.asarray(test_labels)))

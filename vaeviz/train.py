@@ -212,25 +212,34 @@ def fit(
 
 
 class _WeightAverage:
-    """An exponential moving average of a model's parameters (Polyak averaging).
+    """An exponential moving average of a model's parameters (Polyak averaging), bias-corrected.
 
     Adam's last steps jitter the weights around a minimum; their average usually sits closer to
-    it. Buffers are not averaged (the models have none that learn).
+    it. The average starts at zero and is divided by 1 - decay^t after t steps (as Adam corrects its
+    moments), so it is a weighted mean of the weights seen so far, not of the random initial ones:
+    an uncorrected average started at the initial weights still mostly describes the untrained
+    model after the first epoch (1 - 0.999^469 = 37 % of the way). Buffers are not averaged (the
+    models have none that learn).
     """
 
     def __init__(self, model: torch.nn.Module, decay: float) -> None:
         self.decay = decay
-        self.params = [p.detach().clone() for p in model.parameters()]
+        self.steps = 0
+        self.params = [torch.zeros_like(p, dtype=torch.float32).detach() for p in model.parameters()]
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
+        self.steps += 1
         for avg, p in zip(self.params, model.parameters()):
-            avg.lerp_(p, 1 - self.decay)
+            avg.lerp_(p.float(), 1 - self.decay)
 
     @torch.no_grad()
     def copy_to(self, model: torch.nn.Module) -> None:
+        if self.steps == 0:
+            return  # nothing averaged yet: the weights are their own average
+        correction = 1.0 - self.decay**self.steps
         for avg, p in zip(self.params, model.parameters()):
-            p.copy_(avg)
+            p.copy_(avg / correction)
 
     @contextlib.contextmanager
     def swapped_in(self, model: torch.nn.Module):

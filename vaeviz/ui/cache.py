@@ -241,3 +241,56 @@ def unreadable_checkpoints() -> list[str]:
         except (OSError, ValueError) as exc:
             problems.append(f"{path}: {exc}")
     return problems
+
+
+# --- what the comparisons need ------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def judge_classifier():
+    """The shipped MNIST classifier and its record, shared by every session; (None, reason) if missing."""
+    from ..judge import JUDGE_PATH, load_classifier
+
+    try:
+        return load_classifier(JUDGE_PATH)
+    except (OSError, ValueError) as exc:
+        return None, {"problem": str(exc)}
+
+
+def judges(ref: ModelRef) -> bool:
+    """Whether the MNIST judge applies: the model's images are MNIST digits."""
+    return ref.dataset == "mnist" and judge_classifier()[0] is not None
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _cloud(key: str, dataset: str, n: int, _mu: np.ndarray):
+    from ..contrast import data_cloud
+
+    return data_cloud(_mu)
+
+
+def data_cloud(ref: ModelRef):
+    """A model's encoded test images (the first 5,000) with its typical neighbour distance."""
+    from ..contrast import REFERENCE_CODES
+
+    mu, _, _, used, _ = encoded(ref, REFERENCE_CODES)
+    return _cloud(ref.key, used, len(mu), mu)
+
+
+@st.cache_data(max_entries=32, show_spinner="Measuring 500 random test pairs ...")
+def contrast_summary(keys: tuple[str, str], steps: int, how: str, _refs: tuple[ModelRef, ModelRef]) -> dict:
+    """Over 500 random test pairs, how the two models' paths compare (computed once per server)."""
+    from ..contrast import REFERENCE_CODES, compare_paths
+
+    models = tuple(get_model(r) for r in _refs)
+    codes = tuple(encoded(r, REFERENCE_CODES)[0] for r in _refs)
+    clouds = tuple(data_cloud(r) for r in _refs)
+    judge = judge_classifier()[0] if all(judges(r) for r in _refs) else None
+    return compare_paths(models, clouds, codes, n_pairs=500, steps=steps, how=how, classifier=judge)
+
+
+def shipped(*names: str) -> list[ModelRef] | None:
+    """The shipped models of these names, in order; None if any is missing (a lecture step then says so)."""
+    by_name = {r.name: r for r in known_models() if r.source == "shipped"}
+    found = [by_name.get(n) for n in names]
+    return None if any(r is None for r in found) else found

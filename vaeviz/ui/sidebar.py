@@ -14,7 +14,7 @@ import streamlit as st
 from ..catalogue import SessionModels
 from ..models import MODELS
 from ..train import pick_device
-from . import flash, identity
+from . import flash, identity, present, urlstate
 from .cache import ModelRef, forget_let_go, get_model, known_models, register_upload
 from .inputs import plain
 from .training import register_finished, sidebar_progress
@@ -98,6 +98,16 @@ def sidebar() -> Selection:
         side.warning("No models yet: train one on the Trainer page, or upload a checkpoint.")
         _upload(side.expander("Upload a checkpoint"))
         return Selection(None, None)
+    by_label = {r.label: r.key for r in refs}
+    label_of = {r.key: r.label for r in refs}
+    urlstate.note(urlstate.bind(
+        urlstate.APP,
+        urlstate.Param("model", lambda: label_of.get(st.session_state.get("model_key")),
+                       lambda key: st.session_state.update(model_key=key), urlstate.choice(list(by_label.values()), label_of.get)),
+        urlstate.Param("vs", lambda: label_of.get(st.session_state.get("partner_key"), "nothing"),
+                       _set_partner, urlstate.choice([None, *by_label.values()], lambda k: label_of.get(k, "nothing"))),
+        urlstate.state(present.KEY, present.KEY, urlstate.flag, lambda on: "1" if on else "0", default=False),
+    ))
     if st.session_state.get("model_key") not in by_key:
         default = next((r for r in refs if r.label == DEFAULT_MODEL), refs[0])
         st.session_state["model_key"] = default.key
@@ -105,6 +115,8 @@ def sidebar() -> Selection:
     model = by_key[model_key]
     others = [r for r in refs if r.key != model.key]
     default = default_partner(model, refs)
+    if st.session_state.pop("partner_from_url", None) == model.key:
+        st.session_state["partner_for"] = model.key  # the link's partner, not the default one
     if st.session_state.get("partner_for") != model.key or st.session_state.get("partner_key") not in ([None] + [r.key for r in others]):
         st.session_state["partner_key"] = default.key if default else None
         st.session_state["partner_for"] = model.key
@@ -119,9 +131,18 @@ def sidebar() -> Selection:
         facts += f" · β = {m.meta.beta:g}"
     side.caption(f"{facts}  \nData set: **{model.dataset or 'unknown'}** · Device: **{pick_device('auto')}** "
                  "(the app decodes on the CPU)")
+    side.toggle("Presentation mode", key=present.KEY,
+                help="Hides the sidebar and the secondary controls, and enlarges text and pictures for the back "
+                     "row of a lecture hall (also ?present=1 in the address).")
     _upload(side.expander("Upload a checkpoint"))
     _let_go_note(side)
     return Selection(model, partner)
+
+
+def _set_partner(key: str | None) -> None:
+    """The link names the partner: keep it, instead of the model's default partner."""
+    st.session_state["partner_key"] = key
+    st.session_state["partner_from_url"] = st.session_state.get("model_key")
 
 
 def ensure_app_navigation() -> None:
