@@ -4,13 +4,15 @@
 # Usage: VAEVIZ_DATA_DIR=../shared/data bash checkpoints/train_all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv/bin/python}
-run() { OMP_NUM_THREADS=1 "$PY" -m vaeviz train --quiet --lr-schedule cosine --out "checkpoints/$1.safetensors" "${@:2}"; }
+VAEVIZ=${VAEVIZ:-.venv/bin/vaeviz}
+run() { OMP_NUM_THREADS=1 "$VAEVIZ" train --quiet --lr-schedule cosine --out "checkpoints/$1.safetensors" "${@:2}"; }
 (
-  # a KL warm-up (10 epochs) keeps all 16 latent units active, and a moving average of the weights
-  # smooths the last steps (this one ran with OMP_NUM_THREADS=2 while tests used the other core)
+  # a KL warm-up (10 epochs) keeps all 16 latent units active, and a (bias-corrected) moving average
+  # of the weights smooths the last steps
   run mnist-vae-conv-16 --model vae --arch conv --latent-dim 16 --epochs 110 --lr 1.5e-3 --kl-warmup 10 --ema 0.999
   run mnist-ae-conv-16  --model ae  --arch conv --latent-dim 16 --epochs 30
+  # the judge: an MNIST classifier the interpolation views use to say which digit each frame shows
+  OMP_NUM_THREADS=1 "$VAEVIZ" train-judge --out checkpoints/judge/mnist-classifier.safetensors
 ) > /tmp/train_queue_a.log 2>&1 &
 (
   run mnist-vae-mlp-16  --model vae --arch mlp --latent-dim 16 --epochs 150
@@ -18,5 +20,13 @@ run() { OMP_NUM_THREADS=1 "$PY" -m vaeviz train --quiet --lr-schedule cosine --o
   run mnist-vae-mlp-2   --model vae --arch mlp --latent-dim 2  --epochs 50
   run mnist-ae-mlp-2    --model ae  --arch mlp --latent-dim 2  --epochs 50
   run fashion-mnist-vae-mlp-16 --model vae --arch mlp --latent-dim 16 --epochs 50 --dataset fashion-mnist
+  # the lecture's beta sweep: the same network as mnist-vae-mlp-16, 50 epochs each
+  run mnist-vae-mlp-16-beta0   --model vae --arch mlp --latent-dim 16 --beta 0   --epochs 50
+  run mnist-vae-mlp-16-beta0p1 --model vae --arch mlp --latent-dim 16 --beta 0.1 --epochs 50
+  run mnist-vae-mlp-16-beta4   --model vae --arch mlp --latent-dim 16 --beta 4   --epochs 50
+  run mnist-vae-mlp-16-beta10  --model vae --arch mlp --latent-dim 16 --beta 10  --epochs 50
+  # PCA, the linear autoencoder, in closed form (one "epoch": the fit)
+  run mnist-pca-2  --model pca --latent-dim 2  --epochs 1
+  run mnist-pca-16 --model pca --latent-dim 16 --epochs 1
 ) > /tmp/train_queue_b.log 2>&1 &
 wait

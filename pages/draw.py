@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from vaeviz import latent
+from vaeviz.metrics import unit_activity
 from vaeviz.figures import maps
 from vaeviz.ui import views
 from vaeviz.ui.cache import ModelRef, encoded, get_model
@@ -19,12 +20,20 @@ NEIGHBOURS = 6  # one row beside each map
 
 def code_map(ref: ModelRef, mu_test: np.ndarray, labels, classes, dataset: str, code: np.ndarray,
              logvar: np.ndarray | None):
-    """The latent map with the drawing's code marked (and the VAE's 2σ ellipse)."""
+    """The latent map with the drawing's code marked (and the VAE's 2σ ellipse); and a note on the
+    ellipse's size when it would hide under the marker."""
     fig, view = views.model_map(ref, mu_test, labels, classes, dataset, height=440)
     point = view.project(code)[0]
-    ellipse = point + latent.ellipse_offsets(logvar, view.directions) if logvar is not None else None
+    ellipse, note = None, ""
+    if logvar is not None:
+        ellipse = point + latent.ellipse_offsets(logvar, view.directions)
+        sigma = np.sqrt(np.diag(view.directions @ np.diag(np.exp(logvar)) @ view.directions.T))  # along each axis
+        span = np.ptp(view.coords, axis=0)
+        if (2 * sigma < 0.02 * span).all():  # under about a marker's width: say what it is instead
+            note = (f"The 2σ ellipse is smaller than the marker: σ = {sigma[0]:.3f} across and {sigma[1]:.3f} up, "
+                    "in this map's units.")
     maps.fit_ranges(fig, view.coords, point[None], *([ellipse] if ellipse is not None else []))
-    return maps.add_point(fig, point, name="your digit", ellipse=ellipse)
+    return maps.add_point(fig, point, name="your digit", ellipse=ellipse), note
 
 
 st.title("Draw and encode")
@@ -36,7 +45,7 @@ with left:
     st.markdown("Draw a digit, or upload a photo or scan of one.")
     x = digit_input("draw")
     if x is not None:
-        st.image(latent.to_uint8(latent.enlarge(x[0].numpy(), 8)), width=224,
+        st.image(views.as_picture(x[0].numpy(), 8), width=224,
                  caption="as the models see it: cropped, fitted in 20×20, centred by mass in 28×28")
 if x is None:
     st.stop()
@@ -50,9 +59,13 @@ with right:
         recon = latent.decode(model, mu)[0]
         results.append((ref, model, mu[0], None if logvar is None else logvar[0]))
         col.markdown(f"**{model.kind.upper()}** · {ref.label}")
-        col.image(latent.to_uint8(latent.enlarge(recon, 8)), width=224, caption="reconstruction")
+        col.image(views.as_picture(recon, 8), width=224, caption="reconstruction")
         if logvar is not None:
-            col.caption(f"posterior σ: {np.exp(0.5 * logvar[0]).mean():.2f} on average over {len(mu[0])} dimensions")
+            active = unit_activity(encoded(ref)[0]) > 0.01
+            sigma = np.exp(0.5 * logvar[0])
+            col.caption(f"posterior σ: median {np.median(sigma[active]):.2f} over the {active.sum()} active units "
+                        f"(the {len(sigma) - active.sum()} collapsed ones sit at the prior's σ ≈ 1)" if active.any() else
+                        f"posterior σ: median {np.median(sigma):.2f} (no unit is active)")
 
 st.subheader("Where it lands")
 cols = st.columns(len(results))
@@ -66,8 +79,12 @@ for col, (ref, model, code, logvar) in zip(cols, results):
     with col:
         if note:
             st.info(note)
-        st.markdown(f"**{ref.label}**" + (" · dashed: 2σ of q(z|x), projected" if logvar is not None else ""))
-        st.plotly_chart(code_map(ref, mu_test, labels, split.classes, used, code, logvar), key=f"draw_map::{ref.key}")
+        st.markdown(f"**{ref.label}**" + (" · dashed: the 2σ ellipse of q(z|x) in this plane, which holds 86 % of "
+                                          "its mass there (1 − e⁻²)" if logvar is not None else ""))
+        fig, note = code_map(ref, mu_test, labels, split.classes, used, code, logvar)
+        st.plotly_chart(fig, key=f"draw_map::{ref.key}")
+        if note:
+            st.caption(note)
         idx = latent.nearest(mu_test, code, NEIGHBOURS)
         st.caption(f"Nearest test images in latent space ({'mean codes' if logvar is not None else 'codes'}):")
         views.image_row(latent.pictures(split.images[idx]), [split.classes[int(labels[i])] for i in idx], width=72)

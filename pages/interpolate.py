@@ -28,17 +28,20 @@ def defaults(n_test: int) -> None:
     for key, value in (("interp_source", SOURCES[1]), ("interp_la", 1), ("interp_lb", 7), ("interp_steps", 10),
                        ("interp_path", "linear")):
         st.session_state.setdefault(key, value)
-    if "interp_i" not in st.session_state:  # the first random pair of the default labels
-        draw_pair(n_test)
+    if "interp_i" not in st.session_state or "interp_j" not in st.session_state:
+        draw_pair(n_test, only_missing=True)  # the first random pair of the default labels
 
 
-def draw_pair(n_test: int, seed: int | None = None) -> None:
-    """Random test images of the chosen labels as the pair (a callback: before the widgets)."""
+def draw_pair(n_test: int, only_missing: bool = False) -> None:
+    """Random test images of the chosen labels as the pair (a callback: before the widgets); with
+    `only_missing`, only an end the URL did not give."""
     labels = st.session_state["interp_labels"][:n_test]
-    rng = np.random.default_rng(seed if seed is not None else st.session_state.get("interp_seed", 0))
-    pools = [np.flatnonzero(labels == st.session_state[k]) for k in ("interp_la", "interp_lb")]
-    if all(len(p) for p in pools):
-        st.session_state["interp_i"], st.session_state["interp_j"] = (int(rng.choice(p)) for p in pools)
+    rng = np.random.default_rng(st.session_state.get("interp_seed", 0))
+    for end, label in (("interp_i", "interp_la"), ("interp_j", "interp_lb")):
+        pool = np.flatnonzero(labels == st.session_state[label])
+        choice = int(rng.choice(pool)) if len(pool) else 0
+        if not (only_missing and end in st.session_state):
+            st.session_state[end] = choice
 
 
 def another_pair(n_test: int) -> None:

@@ -13,8 +13,8 @@ import streamlit as st
 
 from vaeviz import latent
 from vaeviz.figures import maps
-from vaeviz.ui import views
-from vaeviz.ui.cache import ModelRef, encoded, get_model, map_view
+from vaeviz.ui import urlstate, views
+from vaeviz.ui.cache import ModelRef, Pending, encoded, get_model, map_view
 from vaeviz.ui.live import PadFrame, Released, browser_decoder, live_key, live_pad
 from vaeviz.ui.sidebar import require_model
 
@@ -107,36 +107,68 @@ def live_map_panel(refs: list[ModelRef], method: str, comps: tuple[int, int], n_
                                                                     for i, d in zip(idx, dist)])
 
 
+@st.fragment(run_every=1.0)
+def tsne_progress(pending: list) -> None:
+    """While a t-SNE runs (once per server, whoever asked first), its progress; the page redraws when done."""
+    for ref, task in pending:
+        if task.done.is_set():
+            continue
+        st.progress(task.fraction, text=f"t-SNE of {int(task.size):,} codes of {ref.label}: {task.elapsed_s:.0f} s"
+                    + (f" of about {task.estimate_s:.0f} s" if task.estimate_s else "")
+                    + ". It runs once for every session of this server; the other maps stay usable.")
+    if all(task.done.is_set() for _, task in pending):
+        st.rerun()
+
+
 st.title("Latent map")
 sel = require_model()
 refs = sel.refs()
-
-controls = st.columns([1.2, 1, 1, 1, 1])
-n_points = controls[0].select_slider("Test images on the map", [500, 1000, 2000, 5000], 2000, key="map_n")
 dims = [get_model(r).cfg.latent_dim for r in refs]
 methods = (["raw"] if max(dims) <= 2 else []) + ["pca", "tsne"]
+n_pc = min(dims)
+for key, value in (("map_n", 2000), ("map_method", methods[0]), ("map_pcx", 0), ("map_pcy", min(1, n_pc - 1)),
+                   ("map_shared", False), ("map_exemplars", True)):
+    st.session_state.setdefault(key, value)
+urlstate.note(urlstate.bind(
+    "latent_map",
+    urlstate.state("n", "map_n", urlstate.choice([500, 1000, 2000, 5000], str)),
+    urlstate.state("method", "map_method", urlstate.choice(methods)),
+    urlstate.state("pcx", "map_pcx", urlstate.whole(0, n_pc - 1)),
+    urlstate.state("pcy", "map_pcy", urlstate.whole(0, n_pc - 1)),
+    urlstate.state("same", "map_shared", urlstate.flag, lambda v: "1" if v else "0"),
+    urlstate.state("exemplars", "map_exemplars", urlstate.flag, lambda v: "1" if v else "0"),
+))
+if st.session_state["map_method"] not in methods:  # a 2-D model's "raw" kept when a 16-D one is chosen
+    st.session_state["map_method"] = "pca"
+controls = st.columns([1.2, 1, 1, 1, 1])
+n_points = controls[0].select_slider("Test images on the map", [500, 1000, 2000, 5000], key="map_n")
 method = controls[1].radio("Coordinates", methods, format_func=METHODS.get, key="map_method",
                            help="Latents above 2-D are projected: PCA (linear, with explained variance on the "
                                 "axes) or t-SNE (non-linear; keeps neighbours, not distances).")
-n_pc = min(dims)
-pcx = controls[2].selectbox("Horizontal", range(n_pc), 0, format_func=lambda i: f"PC{i + 1}", key="map_pcx",
+pcx = controls[2].selectbox("Horizontal", range(n_pc), format_func=lambda i: f"PC{i + 1}", key="map_pcx",
                             disabled=method != "pca")
-pcy = controls[3].selectbox("Vertical", range(n_pc), min(1, n_pc - 1), format_func=lambda i: f"PC{i + 1}",
-                            key="map_pcy", disabled=method != "pca")
-shared = controls[4].toggle("Same axes", value=False, key="map_shared",
+pcy = controls[3].selectbox("Vertical", range(n_pc), format_func=lambda i: f"PC{i + 1}", key="map_pcy",
+                            disabled=method != "pca")
+shared = controls[4].toggle("Same axes", key="map_shared",
                             help="Use the same axis ranges for both maps, to compare how far the codes spread.")
-exemplars_on = controls[4].toggle("Exemplars", value=True, key="map_exemplars", help="One image per class on the map.")
+exemplars_on = controls[4].toggle("Exemplars", key="map_exemplars", help="One image per class on the map.")
 
-data = []
+data, pending = [], []
 for ref in refs:
     try:
         mu, logvar, split, used, note = encoded(ref, n_points)
+        view = map_view(ref, mu, used, method, (pcx, pcy))
+    except Pending as wait:
+        pending.append((ref, wait.task))
+        continue
     except ValueError as exc:
         st.error(f"{ref.label}: {exc}")
         continue
     if note:
         st.info(note)
-    data.append((ref, mu, split, used, map_view(ref, mu, used, method, (pcx, pcy))))
+    data.append((ref, mu, split, used, view))
+if pending:
+    tsne_progress(pending)
 
 ranges = maps.padded_ranges(*[d[4].coords for d in data]) if shared and data else None
 cols = st.columns(len(data)) if data else []

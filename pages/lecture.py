@@ -18,7 +18,8 @@ def go(offset: int) -> None:
 
 
 selected()  # first: it leaves Streamlit's legacy pages mode (a rerun) if a fresh server started here
-st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3.6rem; }</style>")  # one step, one screen
+st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3.6rem; } "  # one step, one screen
+        "[data-testid='stMain'] h1 { font-size: 2rem; padding: 0.4rem 0 0.2rem; }</style>")
 urlstate.note(urlstate.bind("lecture", urlstate.state("step", "lecture_step", urlstate.choice(slugs))))
 st.session_state.setdefault("lecture_step", slugs[0])
 step = lecture.BY_SLUG[st.session_state["lecture_step"]]
@@ -31,5 +32,5 @@ nav[1].selectbox("Step", slugs, key="lecture_step", label_visibility="collapsed"
                  format_func=lambda s: f"{slugs.index(s) + 1}. {lecture.BY_SLUG[s].title}")
 nav[2].button("Next", key="lecture_next", icon=":material/arrow_forward:", on_click=go, args=(1,),
               disabled=number == len(slugs), width="stretch")
-st.header(f"{number}. {step.title}", anchor=False)
+st.title(f"{number}. {step.title}", anchor=False)
 lecture.show(step)

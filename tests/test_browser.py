@@ -61,7 +61,7 @@ def test_every_page_opens_without_exception(page, app_url, slug, title):
 
 
 def test_moving_a_slider_changes_the_image(page, app_url):
-    page.goto(app_url)
+    page.goto(f"{app_url}/explorer")
     wait_for_app(page)
     img = main_images(page)[0]
     before = img.get_attribute("src")

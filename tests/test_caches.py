@@ -40,7 +40,6 @@ CACHED = {
     "cache._load_test": (ui_models._load_test, 6),
     "cache.encodings": (ui_models.encodings, 64),
     "cache.projection": (ui_models.projection, 64),
-    "cache.tsne_coords": (ui_models.tsne_coords, 16),
     "live._live_model": (live_decoder._live_model, 16),
 }
 

@@ -161,7 +161,7 @@ def _drag(page, locator, path: list[tuple[float, float]], *, steps: int = 6) -> 
 
 
 def test_dragging_the_pad_redraws_at_once_and_tells_python_on_release(page, app_url):
-    page.goto(app_url)
+    page.goto(f"{app_url}/explorer")
     wait_for_app(page)
     page.locator("[data-testid='stMain'] [data-testid='stButtonGroup']").first \
         .get_by_text("Live (in your browser)", exact=True).click()

@@ -31,12 +31,12 @@ def component_data(at) -> list[dict]:
 
 
 def go_live(at) -> None:
-    at.segmented_control(key="explorer_decode").set_value("Live (in your browser)").run()
+    at.segmented_control(key="explorer_decode").set_value("live").run()
     assert not at.exception, [e.value for e in at.exception]
 
 
 def test_explorer_live_panel_gets_the_decoder_once_per_session(app):
-    at = app()
+    at = app("pages/explorer.py")
     go_live(at)
     [first] = component_data(at)
     assert first["mode"] == "sliders" and first["pad"] is not None
@@ -63,7 +63,7 @@ def test_map_and_interpolation_pages_mount_their_live_parts(app):
 
 def test_a_decoder_the_browser_cannot_run_falls_back_with_a_note(app, monkeypatch):
     monkeypatch.setattr(webdecoder, "MAX_PARAMS", 10)
-    at = app()
+    at = app("pages/explorer.py")
     go_live(at)
     assert component_data(at) == []
     assert any("not available" in i.value and "million weights" in i.value for i in at.info)

@@ -21,8 +21,8 @@ CHROMIUM = os.environ.get("VAEVIZ_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run"]
 # (url path, title) of every page, in the order of the navigation.
-PAGES = [("", "Latent explorer"), ("latent_map", "Latent map"), ("interpolate", "Interpolate"),
-         ("draw", "Draw and encode"), ("trainer", "Trainer"), ("zoo", "Model zoo")]
+PAGES = [("", "1. PCA is the linear autoencoder"), ("explorer", "Latent explorer"), ("latent_map", "Latent map"),
+         ("interpolate", "Interpolate"), ("draw", "Draw and encode"), ("trainer", "Trainer"), ("zoo", "Model zoo")]
 
 
 def free_port() -> int:
@@ -84,7 +84,7 @@ def wait_for_app(page, timeout: float = 60.0, quiet: float = 1.0) -> None:
     Streamlit shows its running indicator only some time after a run starts, so a single check can
     pass too early: wait for a continuous quiet spell instead.
     """
-    page.wait_for_selector("[data-testid='stMain'] h1, [data-testid='stMain'] h2", timeout=timeout * 1000)
+    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout * 1000)
     deadline = time.monotonic() + timeout
     quiet_since = None
     while time.monotonic() < deadline:

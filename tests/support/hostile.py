@@ -541,8 +541,12 @@ def _reconstructions(at) -> int:
     return sum(c == "reconstruction" for img in at.get("image") for c in img.captions)
 
 
-def _strips(at) -> int:
-    return sum(len(img.value) > 2 for img in at.get("image"))  # one row of frames per model
+def _paths(at) -> int:
+    """Interpolated paths shown: the distance chart holds one line per model (the strip is one image)."""
+    import json
+
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id.endswith("-interp_distance")]
+    return sum(t.get("mode") == "lines+markers" for c in charts for t in c["data"])
 
 
 def draw_page() -> Page:
@@ -565,7 +569,7 @@ def interpolate_page() -> Page:
 
 def interpolate_upload(page: Page, name: str, data: bytes) -> Outcome:
     at = page.upload("interp_start::upload", name, data, "image/png")
-    return page_outcome(at, lambda a: _strips(a) == 2, "interpolated: the AE's and VAE's strips")
+    return page_outcome(at, lambda a: _paths(a) == 2, "interpolated: the AE's and VAE's paths")
 
 
 def sidebar_page() -> Page:

@@ -57,10 +57,12 @@ def latent_scatter(
         legend=dict(itemsizing="constant", title="label"), dragmode="pan",
         xaxis=dict(title=axis_titles[0], range=ranges[0], zeroline=True),
         yaxis=dict(title=axis_titles[1], range=ranges[1], zeroline=True),
-        plot_bgcolor="#fafafa",
     )
     if uirevision:
         fig.update_layout(uirevision=uirevision)
+    if axis_titles[1]:  # one unit is as long across as up, so a circle (the prior, a posterior) looks round
+        fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
+        fig.update_xaxes(constrain="domain")
     return fig
 
 

@@ -27,6 +27,7 @@ from ..checkpoint import SHIPPED_DIR, checkpoint_summary, find_checkpoints, load
 from ..data import DataUnavailable, Split, load_split
 from ..meta import CheckpointInfo, CheckpointMeta
 from ..models import Model
+from ..tasks import Task, TaskPool
 
 # Plotly checks its inputs against pandas with `sys.modules.get("pandas")`, never importing it. So
 # while one session's page imports pandas for the first time (st.dataframe does, lazily), another
@@ -197,17 +198,36 @@ def projection(key: str, dataset: str, n: int, _mu: np.ndarray) -> latent.Projec
     return latent.pca(_mu)
 
 
-@st.cache_data(max_entries=16, show_spinner="Running t-SNE (about 10-30 s) ...")
-def tsne_coords(key: str, dataset: str, n: int, _mu: np.ndarray) -> np.ndarray:
-    return latent.tsne(_mu)
+@st.cache_resource(show_spinner=False)
+def tasks() -> TaskPool:
+    """The server's background work (t-SNE maps): each computed once, for every session that asks."""
+    return TaskPool(limit=32, seconds_per_unit={"t-SNE": 0.008})  # ~8 ms a code here, until measured
+
+
+def tsne_task(ref: ModelRef, dataset: str, mu: np.ndarray) -> Task:
+    """The t-SNE of a model's first len(mu) test codes: started if nobody has yet, shared by everyone."""
+    codes = np.array(mu, copy=True)  # the thread's own copy: nothing it reads can change under it
+    return tasks().submit(f"tsne:{ref.key}:{dataset}:{len(mu)}", "t-SNE", len(mu), lambda: latent.tsne(codes))
+
+
+class Pending(Exception):
+    """A map whose coordinates are still being computed (`task` says how far it is)."""
+
+    def __init__(self, task: Task) -> None:
+        super().__init__(f"{task.kind} is still running")
+        self.task = task
 
 
 def map_view(ref: ModelRef, mu: np.ndarray, dataset: str, method: str = "pca",
              dims: tuple[int, int] = (0, 1)) -> latent.MapView:
-    """The one map of a model's encoded test set, with its PCA or t-SNE cached."""
+    """The one map of a model's encoded test set, with its PCA cached and its t-SNE computed once per
+    server (`Pending` while it runs)."""
     n = len(mu)
     if method == "tsne" and mu.shape[1] > 1:
-        return latent.map_view(mu, "tsne", tsne_coords=tsne_coords(ref.key, dataset, n, mu))
+        task = tsne_task(ref, dataset, mu)
+        if not task.done.is_set():
+            raise Pending(task)
+        return latent.map_view(mu, "tsne", tsne_coords=task.wait())
     if method == "pca" and mu.shape[1] > 1:
         return latent.map_view(mu, "pca", dims, projection=projection(ref.key, dataset, n, mu))
     return latent.map_view(mu, "raw", dims)

@@ -247,4 +247,7 @@ def show(step: Step) -> None:
         st.warning("This step shows the shipped models " + ", ".join(step.needs) + "; some are not in checkpoints/. "
                    "`bash checkpoints/train_all.sh` trains them.")
         return
+    note = encoded(refs[0])[4]
+    if note:  # no MNIST files here: the offline digits stand in, and the numbers are theirs
+        st.info(note)
     step.show(refs)

@@ -89,7 +89,7 @@ def model_map(ref: ModelRef, mu: np.ndarray, labels: np.ndarray, classes, datase
 
     `exemplar_images` (N, H, W): a typical image of each class is drawn where the class sits.
     """
-    view = map_view(ref, mu, dataset, "raw" if method == "raw" or mu.shape[1] <= 2 else method, dims)
+    view = map_view(ref, mu, dataset, method, dims)
     coords = view.coords
     ex = []
     if exemplar_images is not None:
