@@ -134,31 +134,31 @@ def rate_distortion(points: Sequence[dict], height: int = 380) -> go.Figure:
     recon = [p["recon"] for p in pts]
     fig = go.Figure()
     if pts:
+        y_lo, y_hi = min(recon), max(recon)
+        pad = max(0.12 * (y_hi - y_lo), 5.0)  # a single point still gets a readable range
+        (x0, x1), (y0, y1) = (-0.05 * max(max(kl), 1.0), max(kl) * 1.25 + 2.0), (y_lo - pad, y_hi + pad)
         elbo = np.array(kl) + np.array(recon)
-        span = max(max(kl) - min(kl), max(recon) - min(recon), 1.0)
-        x_max = max(kl) + 0.15 * span
-        y_floor = min(recon) - max(0.12 * (max(recon) - min(recon)), 5.0)
         for level in np.unique(np.round(np.linspace(elbo.min(), elbo.max(), 4))):
-            xs = np.array([0.0, x_max])
+            # recon + KL = level: enter the plot at its top edge (or left edge), leave at the bottom or right
+            x_in = max(x0, level - y1)
+            x_out = min(x1, level - y0)
+            if x_in >= x_out:
+                continue
+            xs = np.array([x_in, x_out])
             fig.add_trace(go.Scatter(x=xs, y=level - xs, mode="lines", line=dict(color="#cccccc", dash="dot", width=1),
                                      hoverinfo="skip", showlegend=False))
-            # Label each line where it leaves the plot at the bottom (away from the points).
-            x_label = min(level - y_floor, x_max)
-            fig.add_annotation(x=x_label, y=level - x_label, text=f"−ELBO {level:.0f}", showarrow=False, xanchor="left",
-                               yanchor="bottom", font=dict(size=10, color="#999999"))
+            fig.add_annotation(x=x_in, y=level - x_in, text=f"−ELBO {level:.0f}", showarrow=False, xanchor="left",
+                               yanchor="top", xshift=4, font=dict(size=11, color="#999999"))
+        fig.update_xaxes(range=[x0, x1])
+        fig.update_yaxes(range=[y0, y1])
     fig.add_trace(go.Scatter(
         x=kl, y=recon, mode="lines+markers+text", text=[f"β = {p['beta']:g}" for p in pts],
         textposition="top right", marker=dict(size=11, color=[np.log10(p["beta"] + 0.01) for p in pts],
                                               colorscale="Viridis", line=dict(width=1, color="white")),
-        line=dict(color="#888888", width=1), showlegend=False,
+        line=dict(color="#888888", width=1), showlegend=False, cliponaxis=False,
         customdata=[[p["beta"], p["recon"] + p["kl"]] for p in pts],
         hovertemplate="β = %{customdata[0]:g}<br>KL %{x:.2f} nats<br>recon %{y:.2f} nats<br>−ELBO %{customdata[1]:.2f}<extra></extra>",
     ))
-    if pts:
-        y_lo, y_hi = min(recon), max(recon)
-        pad = max(0.12 * (y_hi - y_lo), 5.0)  # a single point still gets a readable range
-        fig.update_yaxes(range=[y_lo - pad, y_hi + pad])
-        fig.update_xaxes(range=[-0.05 * max(max(kl), 1.0), max(kl) * 1.2 + 2.0])
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), uirevision="rate_distortion",
                       title=dict(text="Rate–distortion: each β-VAE's test reconstruction against its KL", font_size=14),
                       xaxis_title="rate: KL, nats per image", yaxis_title="distortion: reconstruction, nats per image")

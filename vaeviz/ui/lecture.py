@@ -200,8 +200,9 @@ def rate_step(refs: list[ModelRef]) -> None:
     st.markdown(
         "Each β gives one model: a **rate** (KL, the nats its code spends on an image) and a **distortion** (the "
         "reconstruction's nats). Lower β buys detail with rate; higher β saves rate and blurs. Along a dotted line "
-        f"the sum, the −ELBO, is the same; of these models the lowest −ELBO is β = {best.beta:g}'s "
-        f"({best.metrics.neg_elbo:.1f} nats), the β that optimises the ELBO itself is 1.")
+        "the sum, the −ELBO, is the same. β = 1 is the one that optimises the ELBO itself; "
+        + (f"of these models it has the lowest −ELBO ({best.metrics.neg_elbo:.1f} nats)." if best.beta == 1 else
+           f"of these models the lowest −ELBO is β = {best.beta:g}'s ({best.metrics.neg_elbo:.1f} nats)."))
     st.plotly_chart(training.rate_distortion(points, height=present.scale(420)), key="lecture_rate",
                     config={"displayModeBar": False})
 
