@@ -121,9 +121,9 @@ def prior_panel(refs: list[ModelRef]) -> None:
     st.markdown(
         "Decode codes drawn from the prior **N(0, I)**. A VAE is trained so that its codes look like draws from this "
         "prior, so what it decodes from them is what it learned. A plain autoencoder never sees the prior: its codes "
-        "sit wherever training put them, so the same draws land on some of its clusters and miss others (some digits "
-        "rarely or never appear), or fall between clusters. Under each grid, an independent classifier says which "
-        "digits it finds.")
+        "sit wherever training put them, at their own scale, so the same draws land on some of its clusters and miss "
+        "others (some digits rarely or never appear), or, where its codes are spread far wider than N(0, I), away from "
+        "its data altogether, where it decodes no digit. Under each grid, an independent classifier says what it finds.")
     seed = st.session_state.setdefault("prior_seed", 0)
     if st.button("New samples", key="prior_new", icon=":material/casino:"):
         st.session_state["prior_seed"] = seed = seed + 1

@@ -120,6 +120,10 @@ def contrast_sentence(rows: list[Row], steps: int, how: str) -> None:
     text += ". "
     if closer >= 0.6 and d_ae - d_vae > 0.5:
         text += "Here the AE's paths cross gaps in its code space that the VAE's do not."
+        if conf is not None and abs(conf[0] - conf[1]) < 0.02:
+            text += (" Yet the judge is about as sure of both rows' frames: staying near the data does not by itself "
+                     "make a frame look like one of the two ends' digits (the VAE's path can pass through a third "
+                     "digit's region).")
     elif closer >= 0.6:
         text += ("The VAE's paths are nearly always a little closer to its data, but by a small margin, and the "
                  "frames look alike: at this size both codes are dense enough to walk through. The strongest evidence "
