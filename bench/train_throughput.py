@@ -40,7 +40,7 @@ def classic_loop(steps: int, batch_size: int, root: Path, device: torch.device) 
             break
         x = x.to(device)
         opt.zero_grad()
-        model.loss(x, out := model(x))["total"].backward()
+        model.loss(x, model(x))["total"].backward()
         opt.step()
         seen += len(x)
     if device.type == "cuda":

@@ -12,21 +12,15 @@ import gc
 import streamlit as st
 
 from vaeviz.checkpoint import user_dir
-from vaeviz.data import DATASETS
-from vaeviz.jobs import FULL_GC_EVERY_POLLS, RunSpec, default_threads, parse_betas, sweep_specs
+from vaeviz.jobs import FULL_GC_EVERY_POLLS, RunSpec, parse_betas, sweep_specs
 from vaeviz.train import pick_device
 from vaeviz.ui import flash, views
 from vaeviz.ui.sidebar import selected
-from vaeviz.ui.training import (live_figures, owner_alive, register_finished, status_panel, sweep_results,
-                                training_session)
+from vaeviz.ui.training import (live_figures, owner_alive, register_finished, settings_panel, status_panel,
+                                sweep_results, training_session)
 
 POLL_S = 1.0
 ON_GPU = pick_device("auto").type != "cpu"
-BETAS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 10.0]
-LATENTS = [1, 2, 3, 4, 8, 16, 32, 64]
-LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
-BATCHES = [32, 64, 128, 256, 512]
-IMAGE_COUNTS = [1000, 2000, 5000, 10_000, 20_000, 30_000, "all"]
 # Defaults: on a CPU, a 2-D mlp VAE, 3 epochs of all 60k MNIST images (~30 s at ~8k images/s on
 # one core). On a GPU, 20 epochs. A sweep: 5 betas x 2 epochs of 10k images, about a minute on a CPU.
 DEFAULTS = {
@@ -161,47 +155,6 @@ def save_panel() -> None:
                f"Saves into `{user_dir()}`. Until saved, the model lives in this browser session only.")
 
 
-def settings_panel(disabled: bool) -> None:
-    s = st.session_state
-    st.segmented_control("What to train", ["One model", "β sweep"], key="trainer_mode", disabled=disabled, required=True,
-                         help="A β sweep trains one VAE per β in turn and plots reconstruction against KL.")
-    sweep = s["trainer_mode"] == "β sweep"
-    c = st.columns(4)
-    c[0].selectbox("Data set", list(DATASETS), key="trainer_dataset", disabled=disabled,
-                   format_func=lambda k: DATASETS[k].title)
-    if sweep:
-        c[1].text_input("β values", key="sweep_betas", disabled=disabled, help="One VAE per value, e.g. 0, 0.1, 1, 4, 10.")
-    else:
-        c[1].segmented_control("Model", ["AE", "VAE"], key="trainer_kind", disabled=disabled, required=True,
-                               help="AE: a deterministic autoencoder. VAE: a variational autoencoder with a prior "
-                                    "N(0, I) on the code; its samples are meaningful.")
-    c[2].selectbox("Architecture", ["mlp", "conv"], key="trainer_arch", disabled=disabled,
-                   help="mlp: fully connected (fast on a CPU). conv: strided convolutions (better images, slower).")
-    c[3].select_slider("Latent size", LATENTS, key="trainer_latent", disabled=disabled,
-                       help="Dimensions of the code z. 2 draws the latent map as it is; more are projected (PCA).")
-    c = st.columns(4)
-    if not sweep:
-        c[0].select_slider("β (weight of the KL term)", BETAS, key="trainer_beta", format_func=lambda b: f"{b:g}",
-                           disabled=disabled or s["trainer_kind"] != "VAE",
-                           help="β = 1 is the standard VAE (the ELBO). β = 0 ignores the prior; large β pushes "
-                                "codes towards the prior and collapses unused dimensions. Log scale.")
-    c[1].number_input("Epochs", 1, 500, key="sweep_epochs" if sweep else "trainer_epochs", disabled=disabled,
-                      help="Passes over the training images" + (" (per model)." if sweep else "."))
-    c[2].select_slider("Learning rate", LRS, key="trainer_lr", disabled=disabled, format_func=lambda v: f"{v:g}",
-                       help="Adam's step size. Too large and the loss can blow up (the run then stops and keeps "
-                            "the last good weights).")
-    c[3].select_slider("Batch size", BATCHES, key="trainer_batch", disabled=disabled)
-    c = st.columns([2, 1, 1])
-    c[0].select_slider("Training images", IMAGE_COUNTS, key="sweep_images" if sweep else "trainer_images",
-                       disabled=disabled, format_func=lambda n: "all" if n == "all" else f"{n:,}",
-                       help="Use the first N images of the training split (fewer: faster, a rougher model).")
-    c[1].number_input("Seed", 0, 2**31 - 1, key="trainer_seed", disabled=disabled,
-                      help="The same seed and settings give the same model.")
-    device = pick_device("auto")
-    c[2].markdown(f"Trains on **{device.type.upper()}**" +
-                  (f"  \n{default_threads()} CPU thread(s); the rest stay free for the app" if device.type == "cpu" else ""))
-
-
 def main() -> None:
     selected()  # first: it leaves Streamlit's legacy pages mode (a rerun) if a fresh server started here
     restore_settings()
@@ -216,7 +169,7 @@ def main() -> None:
                "look at other pages meanwhile. When it finishes the model appears in the sidebar of every page.")
     view = training_session().view()
     active = view is not None and view.active
-    settings_panel(disabled=active)
+    settings_panel(disabled=active, on_gpu=ON_GPU)
     remember_settings()
     c = st.columns([1, 5])
     c[0].button("Start training", key="trainer_start", type="primary", icon=":material/play_arrow:",

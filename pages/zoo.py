@@ -10,18 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
-from vaeviz import latent, store
+from vaeviz import store
 from vaeviz.checkpoint import read_checkpoint_bytes
-from vaeviz.data import class_exemplars
 from vaeviz.models import MODELS
-from vaeviz.ui import flash, views
+from vaeviz.ui import flash, panels, views
 from vaeviz.ui.cache import (ModelRef, forget_session_model, get_model, known_models, meta_of, register_upload,
-                             test_data, unreadable_checkpoints)
+                             unreadable_checkpoints)
 from vaeviz.ui.inputs import plain
-from vaeviz.ui.sidebar import Selection, selected
+from vaeviz.ui.sidebar import selected
 
 DETAILS = "zoo_details"  # session_state: the key of the model whose details are shown
 UPLOAD_ROUND = "zoo_upload_round"  # session_state: bumped after an upload is saved (a fresh uploader)
@@ -148,54 +146,15 @@ def upload_panel() -> None:
     st.rerun()
 
 
-def compare_panel(refs: list[ModelRef], sel: Selection) -> None:
-    st.subheader("Compare two models")
-    if len(refs) < 2:
-        st.info("Compare needs two models: train or upload another one.")
-        return
-    keys, by_key = [r.key for r in refs], {r.key: r for r in refs}
-    for skey, default in (("zoo_compare_a", sel.model.key if sel.model else keys[0]),
-                          ("zoo_compare_b", sel.partner.key if sel.partner else keys[1])):
-        if st.session_state.get(skey) not in by_key:
-            st.session_state[skey] = default if default in by_key else keys[0]
-    c = st.columns(2)
-    a = by_key[c[0].selectbox("Model A", keys, key="zoo_compare_a", format_func=lambda k: by_key[k].label)]
-    b = by_key[c[1].selectbox("Model B", keys, key="zoo_compare_b", format_func=lambda k: by_key[k].label)]
-    table = {"metric": [name for name, _ in views.COMPARED],
-             f"A: {a.label}": views.compare_column(meta_of(a)[0]), f"B: {b.label}": views.compare_column(meta_of(b)[0])}
-    st.dataframe(table, hide_index=True, key="zoo_compare_table")
-    ma, mb = get_model(a), get_model(b)
-    if ma.cfg.image_shape != mb.cfg.image_shape:
-        st.warning(f"These two models take different images ({ma.cfg.image_shape} and {mb.cfg.image_shape}); "
-                   "only their metrics can be compared.")
-        return
-    if ma.cfg.height < 8:
-        return
-    if a.dataset and b.dataset and a.dataset != b.dataset:
-        st.warning(f"A was trained on {a.dataset} and B on {b.dataset}: below, both reconstruct {a.dataset}'s test "
-                   f"images, which B never saw in training.")
-    split, used, note = test_data(a.dataset or b.dataset or "mnist")
-    if tuple(split.images.shape[1:]) != ma.cfg.image_shape:
-        st.warning("The test images do not fit these models.")
-        return
-    if note:
-        st.caption(note)
-    idx = class_exemplars(split.labels, len(split.classes))
-    x = split.images[idx]
-    rows = [latent.decode(m, latent.encode(m, x)[0]) for m in (ma, mb)]
-    originals = x.numpy().transpose(0, 2, 3, 1)
-    originals = originals[..., 0] if originals.shape[-1] == 1 else originals
-    st.markdown(f"**The same {len(idx)} test images of {used}** (top), **reconstructed by A** (middle) "
-                "**and by B** (bottom), each from its mean code")
-    st.image(views.as_picture(latent.mosaic(np.concatenate([originals, *rows]), cols=len(idx)), 3), output_format="PNG")
-
-
 def main() -> None:
     sel = selected()  # first: it may rerun the app (legacy pages mode), which must not eat a notice
     st.title("Model zoo")
     st.caption("Every model the app knows: shipped with it, saved by you, trained or uploaded in this session. "
                "Click a row for its training curves and samples. Metrics are on the test set, in nats per image; "
-               "“–” where a measure does not apply to a kind (an AE has no KL and no ELBO).")
+               "“–” where a measure does not apply to a kind (an AE has no KL and no ELBO). The −ELBO bounds −log p(x) "
+               "from above. On MNIST's grey pixels the Bernoulli −log p(x|z) is a cross-entropy whose floor, the pixels' "
+               "own entropy, is 45.5 nats per test image, so these figures are not comparable with results on "
+               "binarised MNIST.")
     flash.show(toast=True)
     refs = known_models()
     with st.expander("Upload a checkpoint", expanded=not refs):
@@ -227,7 +186,7 @@ def main() -> None:
     key = st.selectbox("Details of", keys, key=DETAILS, format_func=lambda k: by_key[k].label)
     details(by_key[key])
     st.divider()
-    compare_panel(refs, sel)
+    panels.compare(refs, sel)
 
 
 main()

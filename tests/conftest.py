@@ -11,7 +11,8 @@ import torch
 from vaeviz import ModelConfig, build_model
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest_plugins = ["tests.support.faults"]  # its fixtures: fault, page_fault, real_slice, offline
+# Shared fixtures: fault, page_fault, real_slice, offline; app_url and browser for real-browser tests.
+pytest_plugins = ["tests.support.faults", "tests.support.browser_fixtures"]
 
 
 def pytest_configure(config):

@@ -5,33 +5,17 @@ are not blank."""
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
-from .support.browser import CHROMIUM, PAGES, exceptions_shown, image_stats, launch_browser, main_images, running_app, wait_for_app
+from .support.browser_fixtures import require_chromium
+from .support.browser import PAGES, exceptions_shown, image_stats, main_images, wait_for_app
 
 pytestmark = pytest.mark.browser
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run should have installed Debian's chromium")
-    pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory, data_root):
-    env = {"VAEVIZ_USER_DIR": str(tmp_path_factory.mktemp("user")), "VAEVIZ_DATA_DIR": str(data_root)}
-    with running_app(env=env) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_browser() as b:
-        yield b
+require_chromium()
 
 
 @pytest.fixture

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
@@ -25,21 +23,16 @@ from playwright.sync_api import expect
 from vaeviz import ModelConfig, build_model, webdecoder
 from vaeviz.checkpoint import SHIPPED_DIR, find_checkpoints, load_checkpoint
 
+from .support.browser_fixtures import require_chromium
 from .support.browser import (
-    CHROMIUM,
     exceptions_shown,
-    launch_browser,
-    running_app,
     wait_for_app,
 )
 from .support.live_browser import browser_decode, browser_draw, open_module_page
 
 pytestmark = pytest.mark.browser
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run should have installed Debian's chromium")
-    pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
+require_chromium()
 
 TOLERANCE = 1e-4  # the bar: max absolute difference per pixel
 N_CODES = 100
@@ -61,12 +54,6 @@ BUILT = {
     "built-pca": lambda: _built("pca", ModelConfig(latent_dim=8)),
 }
 SHIPPED = {p.stem: p for p in find_checkpoints([SHIPPED_DIR])}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_browser() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
@@ -107,13 +94,6 @@ def test_canvas_shows_the_decoded_pixels(module_page, name):
 
 
 # --- through the app -------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory, data_root):
-    env = {"VAEVIZ_USER_DIR": str(tmp_path_factory.mktemp("user")), "VAEVIZ_DATA_DIR": str(data_root)}
-    with running_app(env=env) as url:
-        yield url
 
 
 @pytest.fixture

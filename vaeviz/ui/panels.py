@@ -161,6 +161,55 @@ def prior_samples(refs: list[ModelRef], seed: int, *, n: int = 64, key: str = "p
                            + ".")
 
 
+# --- two models side by side --------------------------------------------------------------------------
+
+
+def compare(refs: list[ModelRef], sel) -> None:
+    """Two models' metrics side by side, and the same test images reconstructed by both."""
+    from ..data import class_exemplars
+    from .cache import meta_of, test_data
+
+    st.subheader("Compare two models")
+    if len(refs) < 2:
+        st.info("Compare needs two models: train or upload another one.")
+        return
+    keys, by_key = [r.key for r in refs], {r.key: r for r in refs}
+    for skey, default in (("zoo_compare_a", sel.model.key if sel.model else keys[0]),
+                          ("zoo_compare_b", sel.partner.key if sel.partner else keys[1])):
+        if st.session_state.get(skey) not in by_key:
+            st.session_state[skey] = default if default in by_key else keys[0]
+    c = st.columns(2)
+    a = by_key[c[0].selectbox("Model A", keys, key="zoo_compare_a", format_func=lambda k: by_key[k].label)]
+    b = by_key[c[1].selectbox("Model B", keys, key="zoo_compare_b", format_func=lambda k: by_key[k].label)]
+    table = {"metric": [name for name, _ in views.COMPARED],
+             f"A: {a.label}": views.compare_column(meta_of(a)[0]), f"B: {b.label}": views.compare_column(meta_of(b)[0])}
+    st.dataframe(table, hide_index=True, key="zoo_compare_table")
+    ma, mb = get_model(a), get_model(b)
+    if ma.cfg.image_shape != mb.cfg.image_shape:
+        st.warning(f"These two models take different images ({ma.cfg.image_shape} and {mb.cfg.image_shape}); "
+                   "only their metrics can be compared.")
+        return
+    if ma.cfg.height < 8:
+        return
+    if a.dataset and b.dataset and a.dataset != b.dataset:
+        st.warning(f"A was trained on {a.dataset} and B on {b.dataset}: below, both reconstruct {a.dataset}'s test "
+                   f"images, which B never saw in training.")
+    split, used, note = test_data(a.dataset or b.dataset or "mnist")
+    if tuple(split.images.shape[1:]) != ma.cfg.image_shape:
+        st.warning("The test images do not fit these models.")
+        return
+    if note:
+        st.caption(note)
+    idx = class_exemplars(split.labels, len(split.classes))
+    x = split.images[idx]
+    rows = [latent.decode(m, latent.encode(m, x)[0]) for m in (ma, mb)]
+    originals = x.numpy().transpose(0, 2, 3, 1)
+    originals = originals[..., 0] if originals.shape[-1] == 1 else originals
+    st.markdown(f"**The same {len(idx)} test images of {used}** (top), **reconstructed by A** (middle) "
+                "**and by B** (bottom), each from its mean code")
+    st.image(views.as_picture(latent.mosaic(np.concatenate([originals, *rows]), cols=len(idx)), 3), output_format="PNG")
+
+
 # --- one image's posterior ---------------------------------------------------------------------------
 
 

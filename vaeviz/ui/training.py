@@ -192,3 +192,59 @@ def sweep_results(view: JobView) -> None:
              "note": "diverged" if r.diverged else ("stopped early" if r.stopped else "")} for r in view.results]
     st.dataframe(rows, hide_index=True, key="trainer_sweep_table",
                  column_config={k: st.column_config.NumberColumn(format="%.2f") for k in ("reconstruction", "KL", "−ELBO")})
+
+
+# --- the Trainer page's settings ----------------------------------------------------------------
+
+
+BETAS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 10.0]
+LATENTS = [1, 2, 3, 4, 8, 16, 32, 64]
+LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+BATCHES = [32, 64, 128, 256, 512]
+IMAGE_COUNTS = [1000, 2000, 5000, 10_000, 20_000, 30_000, "all"]
+
+
+def settings_panel(disabled: bool, on_gpu: bool = False) -> None:
+    """The Trainer's settings (their state: the page's `trainer_*` and `sweep_*` keys)."""
+    from ..data import DATASETS
+    from ..jobs import default_threads
+    from ..train import pick_device
+
+    s = st.session_state
+    st.segmented_control("What to train", ["One model", "β sweep"], key="trainer_mode", disabled=disabled, required=True,
+                         help="A β sweep trains one VAE per β in turn and plots reconstruction against KL.")
+    sweep = s["trainer_mode"] == "β sweep"
+    c = st.columns(4)
+    c[0].selectbox("Data set", list(DATASETS), key="trainer_dataset", disabled=disabled,
+                   format_func=lambda k: DATASETS[k].title)
+    if sweep:
+        c[1].text_input("β values", key="sweep_betas", disabled=disabled, help="One VAE per value, e.g. 0, 0.1, 1, 4, 10.")
+    else:
+        c[1].segmented_control("Model", ["AE", "VAE"], key="trainer_kind", disabled=disabled, required=True,
+                               help="AE: a deterministic autoencoder. VAE: a variational autoencoder with a prior "
+                                    "N(0, I) on the code; its samples are meaningful.")
+    c[2].selectbox("Architecture", ["mlp", "conv"], key="trainer_arch", disabled=disabled,
+                   help="mlp: fully connected (fast on a CPU). conv: strided convolutions (better images, slower).")
+    c[3].select_slider("Latent size", LATENTS, key="trainer_latent", disabled=disabled,
+                       help="Dimensions of the code z. 2 draws the latent map as it is; more are projected (PCA).")
+    c = st.columns(4)
+    if not sweep:
+        c[0].select_slider("β (weight of the KL term)", BETAS, key="trainer_beta", format_func=lambda b: f"{b:g}",
+                           disabled=disabled or s["trainer_kind"] != "VAE",
+                           help="β = 1 is the standard VAE (the ELBO). β = 0 ignores the prior; large β pushes "
+                                "codes towards the prior and collapses unused dimensions. Log scale.")
+    c[1].number_input("Epochs", 1, 500, key="sweep_epochs" if sweep else "trainer_epochs", disabled=disabled,
+                      help="Passes over the training images" + (" (per model)." if sweep else "."))
+    c[2].select_slider("Learning rate", LRS, key="trainer_lr", disabled=disabled, format_func=lambda v: f"{v:g}",
+                       help="Adam's step size. Too large and the loss can blow up (the run then stops and keeps "
+                            "the last good weights).")
+    c[3].select_slider("Batch size", BATCHES, key="trainer_batch", disabled=disabled)
+    c = st.columns([2, 1, 1])
+    c[0].select_slider("Training images", IMAGE_COUNTS, key="sweep_images" if sweep else "trainer_images",
+                       disabled=disabled, format_func=lambda n: "all" if n == "all" else f"{n:,}",
+                       help="Use the first N images of the training split (fewer: faster, a rougher model).")
+    c[1].number_input("Seed", 0, 2**31 - 1, key="trainer_seed", disabled=disabled,
+                      help="The same seed and settings give the same model.")
+    device = pick_device("auto")
+    c[2].markdown(f"Trains on **{device.type.upper()}**" +
+                  (f"  \n{default_threads()} CPU thread(s); the rest stay free for the app" if device.type == "cpu" else ""))
