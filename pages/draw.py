@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+import torch
 
 from vaeviz import latent
 from vaeviz.metrics import unit_activity
 from vaeviz.figures import maps
-from vaeviz.ui import views
+from vaeviz.inference import supports
+from vaeviz.ui import panels, views
 from vaeviz.ui.cache import ModelRef, encoded, get_model
 from vaeviz.ui.inputs import digit_input
 from vaeviz.ui.sidebar import require_model
@@ -40,6 +42,11 @@ st.title("Draw and encode")
 sel = require_model()
 refs = sel.refs()
 
+if any(get_model(r).cfg.image_shape != (1, 28, 28) for r in refs):
+    st.info("Drawing and uploading digits needs models of 28×28 grey images; "
+            + ", ".join(r.label for r in refs if get_model(r).cfg.image_shape != (1, 28, 28))
+            + " takes other data (points, or pictures of another size). Pick an MNIST model in the sidebar.")
+    st.stop()
 left, right = st.columns([1, 2], gap="large")
 with left:
     st.markdown("Draw a digit, or upload a photo or scan of one.")
@@ -47,6 +54,14 @@ with left:
     if x is not None:
         st.image(views.as_picture(x[0].numpy(), 8), width=224,
                  caption="as the models see it: cropped, fitted in 20×20, centred by mass in 28×28")
+        level = st.slider("Add noise (σ)", 0.0, 0.8, 0.0, 0.05, key="draw_noise",
+                          help="Gaussian noise on every pixel, clipped to [0, 1]: noisy in, and what comes out? "
+                               "A denoising AE was trained for this.")
+        if level > 0:
+            from vaeviz.models.autoencoders import corrupt
+
+            x = corrupt(x, "gaussian", level, torch.Generator().manual_seed(0))
+            st.image(views.as_picture(x[0].numpy(), 8), width=224, caption=f"with noise σ = {level:g}: what the models get")
 if x is None:
     st.stop()
 
@@ -88,3 +103,12 @@ for col, (ref, model, code, logvar) in zip(cols, results):
         idx = latent.nearest(mu_test, code, NEIGHBOURS)
         st.caption(f"Nearest test images in latent space ({'mean codes' if logvar is not None else 'codes'}):")
         views.image_row(latent.pictures(split.images[idx]), [split.classes[int(labels[i])] for i in idx], width=72)
+
+vaes = [r for r in refs if supports(get_model(r))]
+if vaes:
+    st.subheader("The encoder's answer, and the best answer for this image alone")
+    st.caption("A VAE's encoder is amortized inference: one network gives every image's q(z|x). Variational EM "
+               "instead fits each image's q(z) by itself (its E-step). Fit it for your digit and compare.")
+    for ref in vaes:
+        if st.toggle(f"Fit its own q(z) with {ref.label}", key=f"draw_fit::{ref.key}"):
+            panels.amortization(ref, x[0] if x.ndim == 4 else x, key=f"draw_gap::{ref.key}")

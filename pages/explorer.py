@@ -22,7 +22,7 @@ IMAGE_PX = 336  # 28 x 12: big enough for the back row of a lecture hall
 DECODE_MODES = {"server": "On the server", "live": "Live (in your browser)"}
 LIVE_PX = 300  # image and pad side by side, sliders beside them on a laptop screen
 PAD_POINTS = 2000  # test codes drawn under the live pad: enough to see the clusters, quick to draw
-VIEWS = {"sliders": "Sliders", "grid": "Latent grid", "prior": "Samples from the prior"}
+VIEWS = {"sliders": "Sliders", "grid": "Latent grid", "prior": "Samples from the prior", "recon": "Reconstructions"}
 
 
 def _dim_name(i: int) -> str:
@@ -46,9 +46,14 @@ def slider_panel(ref: ModelRef, mu: np.ndarray | None, n_test: int) -> None:
             st.session_state[key] = float(np.clip(st.session_state.get(key, 0.0), lo, hi))
             z[i] = cols[n % len(cols)].slider(_dim_name(i), lo, hi, step=0.05, key=key)
     with left:
-        image = latent.decode(model, z[None])[0]
-        st.image(views.as_picture(image, IMAGE_PX // image.shape[0]), width=present.scale(IMAGE_PX), caption="decode(z)")
+        if model.cfg.height < 8:
+            panels.point_model(ref, z, key=f"points::{ref.key}")
+        else:
+            image = latent.decode(model, z[None])[0]
+            st.image(views.as_picture(image, IMAGE_PX // image.shape[0]), width=present.scale(IMAGE_PX), caption="decode(z)")
         st.caption(f"|z| = {float(np.linalg.norm(z)):.2f}. {latent.prior_norm(dim).sentence()}")
+    if hasattr(model, "sample_bottom"):
+        panels.bottom_layer(ref, z, key=f"bottom::{ref.key}")
     urlstate.publish()
 
 
@@ -154,7 +159,7 @@ urlstate.note(urlstate.bind(
     codes.url_param(ref, dim),
     *panels.grid_state(ref, mu, dim, max(n_test, 1)),
 ))
-sliders, grid_tab, prior_tab = st.tabs(list(VIEWS.values()), key="explorer_view", on_change="rerun")
+sliders, grid_tab, prior_tab, recon_tab = st.tabs(list(VIEWS.values()), key="explorer_view", on_change="rerun")
 if sliders.open:
     with sliders:
         sliders_tab(ref, mu, labels, classes, n_test)
@@ -165,3 +170,12 @@ if grid_tab.open:
 if prior_tab.open:
     with prior_tab:
         prior_panel(sel.refs())
+if recon_tab.open:
+    with recon_tab:
+        st.caption("One test image of each class through each model; add noise to see which model denoises.")
+        panels.reconstructions(sel.refs(), key="explorer_recon")
+        if get_model(ref).kind == "sae" and mu is not None:
+            st.subheader("Which codes fire", anchor=False)
+            st.session_state.setdefault("explorer_sparse_image", 0)
+            index = codes.test_image_picker("explorer_sparse_image", n_test, st.columns(4)[0])
+            panels.sparse_codes(ref, split.images[index], key="explorer_sparse")

@@ -174,12 +174,13 @@ rows, strip_rows, strip = panels.interpolation(refs, x, steps, how, classes=spli
                                                end_names=(f"start: {end_names[0]}", f"end: {end_names[1]}"))
 panels.distance_chart(rows, key="interp_distance")
 panels.contrast_sentence(rows, steps, how)
-d1, d2 = st.columns(2)
-originals = latent.pictures(x)
-d1.download_button("Download the strip (PNG)", strips.png_bytes(strip), "interpolation.png", "image/png",
-                   key="interp_png", width="stretch")
-d2.download_button("Download the animation (GIF)", strips.interpolation_gif(strip_rows, (originals[0], originals[1])),
-                   "interpolation.gif", "image/gif", key="interp_gif", width="stretch")
+if strip is not None:
+    d1, d2 = st.columns(2)
+    originals = latent.pictures(x)
+    d1.download_button("Download the strip (PNG)", strips.png_bytes(strip), "interpolation.png", "image/png",
+                       key="interp_png", width="stretch")
+    d2.download_button("Download the animation (GIF)", strips.interpolation_gif(strip_rows, (originals[0], originals[1])),
+                       "interpolation.gif", "image/gif", key="interp_gif", width="stretch")
 st.markdown("**Scrub along the path** · decoded in your browser")
 scrub_panel(refs, [r.report.codes for r in rows], how, steps)
 st.subheader("The path on the latent map")

@@ -24,7 +24,9 @@ ON_GPU = pick_device("auto").type != "cpu"
 # Defaults: on a CPU, a 2-D mlp VAE, 3 epochs of all 60k MNIST images (~30 s at ~8k images/s on
 # one core). On a GPU, 20 epochs. A sweep: 5 betas x 2 epochs of 10k images, about a minute on a CPU.
 DEFAULTS = {
-    "trainer_mode": "One model", "trainer_dataset": "mnist", "trainer_kind": "VAE", "trainer_arch": "mlp",
+    "trainer_mode": "One model", "trainer_dataset": "mnist", "trainer_kind": "vae", "trainer_arch": "mlp",
+    "trainer_noise": 0.3, "trainer_sparsity": 0.1, "trainer_contraction": 0.01, "trainer_bottom_dim": 32,
+    "trainer_kl_warmup": 0.0,
     "trainer_latent": 2, "trainer_beta": 1.0, "trainer_epochs": 20 if ON_GPU else 3, "trainer_lr": 1e-3,
     "trainer_batch": 128, "trainer_images": "all", "trainer_seed": 0, "sweep_betas": "0, 0.1, 1, 4, 10",
     "sweep_epochs": 5 if ON_GPU else 2, "sweep_images": "all" if ON_GPU else 10_000,
@@ -49,11 +51,13 @@ def specs_from_settings() -> list[RunSpec]:
     s = st.session_state[SETTINGS]  # widgets not drawn in this mode (β in a sweep) keep their last value
     sweep = s["trainer_mode"] == "β sweep"
     images = s["sweep_images" if sweep else "trainer_images"]
-    base = RunSpec(dataset=s["trainer_dataset"], kind="vae" if sweep or s["trainer_kind"] == "VAE" else "ae",
+    base = RunSpec(dataset=s["trainer_dataset"], kind="vae" if sweep else s["trainer_kind"],
                    arch=s["trainer_arch"], latent_dim=int(s["trainer_latent"]), beta=float(s["trainer_beta"]),
                    epochs=int(s["sweep_epochs" if sweep else "trainer_epochs"]), lr=float(s["trainer_lr"]),
                    batch_size=int(s["trainer_batch"]), train_images=None if images == "all" else int(images),
-                   seed=int(s["trainer_seed"]))
+                   seed=int(s["trainer_seed"]), noise=float(s["trainer_noise"]), sparsity=float(s["trainer_sparsity"]),
+                   contraction=float(s["trainer_contraction"]), bottom_dim=int(s["trainer_bottom_dim"]),
+                   kl_warmup=float(s["trainer_kl_warmup"]))
     return sweep_specs(base, parse_betas(s["sweep_betas"])) if sweep else [base]
 
 

@@ -105,6 +105,10 @@ def details(ref: ModelRef) -> None:
     else:
         st.caption("No training curves stored with this model."
                    + (" It is fitted in closed form." if cls.fit_method == "closed form" else ""))
+    own = views.own_metrics(meta)
+    if own:
+        st.markdown(f"**What a {cls.title.lower()} measures besides** (test set)")
+        st.dataframe(own, hide_index=True, key="zoo_own_metrics")
     left, right = st.columns(2, gap="large")
     model = get_model(ref)
     with left:
@@ -119,10 +123,15 @@ def details(ref: ModelRef) -> None:
                 pass  # no test data for this model: the bars alone
             views.kl_panel(meta.metrics.kl_per_dim, activity, "zoo_kl_bars", "test set")
     with right:
+        st.markdown("**Samples from the prior** z ~ N(0, I)" + ("" if cls.probabilistic else
+                    f" (a {cls.title.lower()} has no prior; these codes may fall where it never put an image)"))
         if model.cfg.height >= 8 and model.cfg.width >= 8:
-            st.markdown("**Samples from the prior** z ~ N(0, I)" + ("" if cls.probabilistic else
-                        f" (a {cls.title.lower()} has no prior; these codes may fall where it never put an image)"))
             st.image(views.as_picture(views.prior_mosaic(ref, model), 2), output_format="PNG")
+        else:  # a model of points: its samples, decoded, as points
+            from vaeviz.figures import training as training_figures
+
+            st.plotly_chart(training_figures.point_samples(views.prior_samples(ref.key, model, 500).reshape(500, -1)),
+                            key="zoo_point_samples")
 
 
 def upload_panel() -> None:

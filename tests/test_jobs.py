@@ -64,14 +64,17 @@ def test_parse_betas():
 def test_spec_checks_and_sweep():
     with pytest.raises(ValueError, match="multiples"):
         RunSpec(dataset="circle", arch="conv").check()  # 1x2 "images" cannot be halved twice
-    with pytest.raises(ValueError):
-        RunSpec(kind="pca").check()
+    with pytest.raises(ValueError, match="gan"):
+        RunSpec(kind="gan").check()
+    RunSpec(kind="pca").check()  # every kind of the registry trains (PCA by its closed-form fit)
     with pytest.raises(ValueError):
         TrainingJob([RunSpec(lr=0.0)])
     specs = sweep_specs(RunSpec(kind="ae", latent_dim=4), [0, 4])
     assert [(s.kind, s.beta, s.latent_dim) for s in specs] == [("vae", 0.0, 4), ("vae", 4.0, 4)]
     assert RunSpec(beta=0.5).label() == "mnist-vae-mlp-2-beta0p5"
     assert RunSpec(kind="ae").model_config().beta == 1.0
+    assert RunSpec(kind="ppca").model_config().likelihood == "gaussian"  # its own, whatever the data's
+    assert RunSpec(kind="dae", noise=0.5).model_config().noise == 0.5
 
 
 # --- real training -------------------------------------------------------------------------------
@@ -292,3 +295,19 @@ def test_a_session_registers_each_finished_run_once_and_promotes_a_saved_one(tmp
     # A new session of the same owner (a reload) finds the same job and registers its runs afresh.
     again = jobs.TrainingSession(board, "me", SessionModels())
     assert again.job is job and len(again.register_finished()) == 2
+
+
+@pytest.mark.parametrize("kind", ["ppca", "dae", "sae", "cae", "hvae"])
+def test_every_kind_trains_as_a_job_with_its_own_curves(kind, one_thread):
+    from vaeviz.models import MODELS
+
+    spec = RunSpec(dataset="digits", kind=kind, latent_dim=4, epochs=1, train_images=300, batch_size=50, sparsity=0.1,
+                   contraction=0.01, bottom_dim=6)
+    job = TrainingJob([spec], threads=one_thread).start()
+    assert job.join(120) and job.status is JobStatus.FINISHED, job.view().message
+    (result,) = job.results
+    terms = MODELS[kind].terms
+    assert set(terms) <= set(result.model.meta.curves.epochs[-1]["test"])  # each kind's own terms, measured
+    if MODELS[kind].fit_method == "gradient":
+        assert set(terms) <= set(job.view().steps[-1])
+    assert result.metrics.recon is not None and result.model.meta.train.images == 300

@@ -100,7 +100,7 @@ def test_ae_has_zero_kl_and_beta_only_weights_the_vae():
 
 
 def test_registry_lists_every_kind():
-    assert set(MODELS) == {"ae", "vae", "pca"}
+    assert set(MODELS) == {"pca", "ppca", "ae", "dae", "sae", "cae", "vae", "hvae"}
     with pytest.raises(ValueError, match="unknown model kind"):
         build_model("gan", ModelConfig())
 

@@ -14,6 +14,8 @@ from PIL import Image, ImageDraw
 
 from vaeviz.checkpoint import SHIPPED_DIR, find_checkpoints
 
+from streamlit.testing.v1 import AppTest
+
 from .support.apptest import shown
 from .conftest import ROOT
 
@@ -176,3 +178,43 @@ def test_sidebar_upload_checks_the_file_and_selects_the_model(app):
     assert not at.exception
     assert any("Loaded mine.safetensors" in shown(s.value) for s in at.success)
     assert at.selectbox(key="model_key").value.startswith("upload:")
+
+
+@pytest.fixture(scope="module")
+def one_of_each_kind(tmp_path_factory, mnist_slice):
+    """A small model of every kind (one epoch on 2,000 real images), saved in a user folder of its own."""
+    from vaeviz import MODELS, ModelConfig, TrainConfig, build_model, evaluate, fit, save_checkpoint
+
+    from .support.checkpoints import measured
+
+    train, test = mnist_slice
+    folder = tmp_path_factory.mktemp("kinds")
+    for kind in MODELS:
+        cfg = ModelConfig(latent_dim=4, hidden=(64, 32), bottom_dim=6, sparsity=0.1, contraction=0.01,
+                          likelihood=MODELS[kind].likelihood or "bernoulli")
+        model = build_model(kind, cfg, seed=0)
+        history = fit(model, train, TrainConfig(epochs=1, device="cpu"), test=test)
+        model.meta = measured(model, metrics=evaluate(model, test.images), epochs=history.epochs)
+        save_checkpoint(model, folder / f"tiny-{kind}.safetensors")
+    return folder
+
+
+@pytest.mark.parametrize("page", EXPLORER_PAGES + ["pages/zoo.py"])
+def test_every_page_shows_every_kind(one_of_each_kind, monkeypatch, data_root, page):
+    from vaeviz import MODELS
+
+    monkeypatch.setenv("VAEVIZ_USER_DIR", str(one_of_each_kind))
+    monkeypatch.setenv("VAEVIZ_DATA_DIR", str(data_root))
+    for kind in MODELS:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.query_params["model"] = f"tiny-{kind} (saved)"
+        at.run()
+        at.switch_page(page)
+        at.query_params["model"] = f"tiny-{kind} (saved)"
+        for view in (["sliders", "grid", "prior", "recon"] if page.endswith("explorer.py") else [None]):
+            if view:
+                at.query_params["view"] = view
+            at.run()
+            assert not at.exception, (kind, page, view, [e.value for e in at.exception])
+            assert not at.error, (kind, page, view, [e.value for e in at.error])
+        assert f"tiny-{kind}" in at.session_state["model_key"], kind

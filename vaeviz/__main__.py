@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--beta", type=_number, default=1.0, help="KL weight (VAE)")
     train.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default=None,
                        help="decoder likelihood (default: the data set's natural one)")
+    train.add_argument("--sigma", type=_number, default=None, help="gaussian likelihood: the decoder's std (default 0.1)")
+    train.add_argument("--hidden", default=None, help="mlp widths, e.g. 256,128 (the default)")
+    train.add_argument("--corruption", choices=["gaussian", "mask"], default="gaussian", help="dae: how inputs are corrupted")
+    train.add_argument("--noise", type=_number, default=0.3, help="dae: noise std, or the fraction masked")
+    train.add_argument("--sparsity", type=_number, default=0.0, help="sae: weight of the L1 penalty on the codes")
+    train.add_argument("--contraction", type=_number, default=0.0, help="cae: weight of ||dz/dx||_F^2")
+    train.add_argument("--bottom-dim", type=int, default=32, help="hvae: size of the lower latent layer z1")
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--lr", type=_number, default=1e-3)
@@ -96,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="auto")
     ev.add_argument("--limit", type=_positive_int, default=None, help="use only the first N test images")
     ev.add_argument("--iw-k", type=_count, default=100, help="importance samples for -log p(x) (VAE; 0 skips)")
+    ev.add_argument("--gap-images", type=_count, default=0,
+                    help="measure the amortization gap on the first N test images (VAE; 0 skips)")
+    ev.add_argument("--gap-steps", type=_positive_int, default=200, help="gradient steps per image for the gap")
     ev.add_argument("--seed", type=int, default=0)
 
     tj = sub.add_parser("train-judge", help="train the MNIST classifier the app uses to judge decoded images")
@@ -150,9 +160,19 @@ def _check_writable(out: Path) -> None:
                          f"({exc.strerror or exc})") from None
 
 
+def _widths(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--hidden must be whole numbers separated by commas, got {shown(text)!r}") from None
+
+
 def cmd_train(args: argparse.Namespace) -> dict:
     spec = dataset_spec(args.dataset)
     channels, height, width = spec.image_shape
+    options = {k: v for k, v in (("sigma", args.sigma), ("hidden", _widths(args.hidden))) if v is not None}
     cfg = ModelConfig(
         arch=args.arch,
         latent_dim=args.latent_dim,
@@ -160,7 +180,13 @@ def cmd_train(args: argparse.Namespace) -> dict:
         height=height,
         width=width,
         beta=args.beta,
-        likelihood=args.likelihood or spec.likelihood,
+        likelihood=args.likelihood or MODELS[args.model].likelihood or spec.likelihood,
+        corruption=args.corruption,
+        noise=args.noise,
+        sparsity=args.sparsity,
+        contraction=args.contraction,
+        bottom_dim=args.bottom_dim,
+        **options,
     )
     tcfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
@@ -196,7 +222,7 @@ def cmd_train(args: argparse.Namespace) -> dict:
         "kind": args.model,
         "arch": args.arch,
         "latent_dim": args.latent_dim,
-        "beta": args.beta,
+        "beta": model.meta.beta,
         "dataset": args.dataset,
         "epochs_done": len(history.epochs),
         "train_images_per_s": round(history.train_images_per_s, 1),
@@ -216,6 +242,13 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     if tuple(test.images.shape[1:]) != model.cfg.image_shape:
         raise ValueError(f"{dataset} images are {tuple(test.images.shape[1:])}, the model expects {model.cfg.image_shape}")
     metrics = _test_metrics(model, test.images, args.iw_k, args.seed)
+    if args.gap_images:
+        from .inference import amortization_gap, supports
+
+        if supports(model):
+            gap = amortization_gap(model, test.images[: args.gap_images], steps=args.gap_steps)
+            metrics = replace(metrics, extra={**metrics.extra, "amortization_gap": gap,
+                                              "gap_images": min(args.gap_images, len(test.images))})
     m = model.meta
     print(f"{Path(args.checkpoint).name}: {m.kind}/{m.config.arch} latent={m.config.latent_dim} on {dataset} "
           f"({metrics.n_images} test images)", file=sys.stderr)

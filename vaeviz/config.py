@@ -14,6 +14,7 @@ from typing import Any
 
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
+CORRUPTIONS = ("gaussian", "mask")
 MAX_LATENT_DIM = 256
 MAX_BETA = 1000.0
 MAX_SIDE = 256  # the largest image side a model may be built for (keeps layers a sane size)
@@ -57,7 +58,8 @@ def _check_widths(name: str, values: Any, high: int) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The architecture of one AE, VAE or PCA model. One field a line; every field is stored."""
+    """The architecture of one model, of any kind. One field a line; every field is stored. A kind reads
+    only the fields it needs (a denoising AE its corruption, a sparse AE its L1 weight, ...)."""
 
     arch: str = "mlp"  # "mlp" (the lecture notes' network) or "conv" (strided convolutions)
     latent_dim: int = 16  # size of the code z; 2 lets the latent map be drawn without PCA
@@ -70,6 +72,11 @@ class ModelConfig:
     beta: float = 1.0  # VAE only: weight of the KL term (beta-VAE); 1 gives the true ELBO
     likelihood: str = "bernoulli"  # decoder p(x|z): "bernoulli" (BCE, as the notes) or "gaussian"
     sigma: float = 0.1  # gaussian only: the decoder's fixed std, so MSE becomes a -log p in nats
+    corruption: str = "gaussian"  # dae: "gaussian" noise (std `noise`, clipped to [0, 1]) or "mask" (a fraction)
+    noise: float = 0.3  # dae: the noise's std, or the fraction of pixels masked to 0
+    sparsity: float = 0.0  # sae: weight of the L1 penalty on the (ReLU) codes, per image
+    contraction: float = 0.0  # cae: weight of the penalty ||dz/dx||_F^2, per image
+    bottom_dim: int = 32  # hvae: size of the lower stochastic layer z1 (latent_dim is the top layer z2)
 
     def __post_init__(self) -> None:
         # JSON round trips turn tuples into lists; store tuples so the config stays hashable.
@@ -88,6 +95,12 @@ class ModelConfig:
         _check_float("beta", self.beta, 0.0, MAX_BETA)
         _check_float("sigma", self.sigma, 0.0, 100.0, low_open=True)
         _check_int("conv hidden", self.conv_hidden, 1, 4096)
+        if self.corruption not in CORRUPTIONS:
+            raise ValueError(f"unknown corruption {shown(self.corruption)!r}; expected one of {', '.join(CORRUPTIONS)}")
+        _check_float("noise", self.noise, 0.0, 1.0)
+        _check_float("sparsity weight", self.sparsity, 0.0, 100.0)
+        _check_float("contraction weight", self.contraction, 0.0, 100.0)
+        _check_int("bottom latent size", self.bottom_dim, 1, MAX_LATENT_DIM)
         if self.arch == "conv":
             factor = 2 ** len(self.conv_channels)
             if self.height % factor or self.width % factor:

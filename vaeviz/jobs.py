@@ -53,7 +53,7 @@ OWNER_CHECK_EVERY_S = 2.0  # seconds between calls of owner_alive
 # creeps by ~2 MB a minute. The Trainer page (and bench/trainer_memory.py) run a full collection
 # every this many polls (~120 ms each on a busy 2-core machine), which keeps memory flat.
 FULL_GC_EVERY_POLLS = 30
-TRAINER_KINDS = ("ae", "vae")  # the kinds the Trainer page offers
+TRAINER_KINDS = tuple(MODELS)  # the kinds the Trainer page offers: all of them
 
 
 class JobStatus(enum.Enum):
@@ -92,18 +92,29 @@ class RunSpec:
     train_images: int | None = None  # the first N training images; None takes the whole split
     seed: int = 0
     device: str = "auto"
+    noise: float = 0.3  # dae: the corruption's level (Gaussian std)
+    sparsity: float = 0.1  # sae: the L1 weight
+    contraction: float = 0.01  # cae: the Jacobian penalty's weight
+    bottom_dim: int = 32  # hvae: the lower layer's size
+    kl_warmup: float = 0.0  # epochs over which the KL weight ramps up (kinds with a KL term)
 
     def model_config(self) -> ModelConfig:
-        """The architecture, with the image shape and likelihood of the data set."""
+        """The architecture, with the image shape and likelihood of the data set (or the kind's own)."""
         spec = dataset_spec(self.dataset)
         channels, height, width = spec.image_shape
-        uses_beta = self.kind in MODELS and MODELS[self.kind].uses_beta
+        cls = MODELS.get(self.kind)
+        uses_beta = cls is not None and cls.uses_beta
         return ModelConfig(arch=self.arch, latent_dim=self.latent_dim, channels=channels, height=height,
-                           width=width, beta=float(self.beta) if uses_beta else 1.0, likelihood=spec.likelihood)
+                           width=width, beta=float(self.beta) if uses_beta else 1.0,
+                           likelihood=(cls.likelihood if cls is not None and cls.likelihood else spec.likelihood),
+                           noise=self.noise, sparsity=self.sparsity, contraction=self.contraction,
+                           bottom_dim=self.bottom_dim)
 
     def train_config(self, log_every: int = 50) -> TrainConfig:
+        uses_beta = self.kind in MODELS and MODELS[self.kind].uses_beta
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=self.seed,
-                           device=self.device, log_every=log_every, extra={"trained_with": "vaeviz trainer page"})
+                           device=self.device, log_every=log_every, kl_warmup=self.kl_warmup if uses_beta else 0.0,
+                           extra={"trained_with": "vaeviz trainer page"})
 
     def check(self) -> None:
         """Raise ValueError, with a readable message, for settings that cannot be trained."""

@@ -87,7 +87,7 @@ def evaluate(model: Model, images: torch.Tensor, *, batch_size: int = 1000, seed
         kl=kl,
         neg_elbo=neg_elbo,
         total=total,
-        bce_per_pixel=recon / model.cfg.pixels,
+        bce_per_pixel=recon / model.cfg.pixels if model.cfg.likelihood == "bernoulli" else None,
         kl_per_dim=tuple((kl_dim_sum / n).tolist()) if model.probabilistic else None,
         active_units=active_units(torch.cat(mus)) if mus else None,
         activity=tuple(unit_activity(torch.cat(mus).cpu().numpy()).tolist()) if mus else None,
@@ -135,3 +135,21 @@ def linear_probe(train_codes: np.ndarray, train_labels: np.ndarray, test_codes: 
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
     probe.fit(np.asarray(train_codes, np.float64), np.asarray(train_labels))
     return float(probe.score(np.asarray(test_codes, np.float64), np.asarray(test_labels)))
+
+
+@torch.no_grad()
+def code_sensitivity(model: Model, images: torch.Tensor, *, sigma: float = 0.05, draws: int = 8, seed: int = 0) -> float:
+    """How much a model's code moves when its image does, relative to how much codes differ between
+    images: E|z(x + d) - z(x)|^2 / (2 tr Cov_x z), d ~ N(0, sigma^2 I) (unclipped), over the images.
+
+    Unlike ||dz/dx||_F^2 it does not change when the code is merely rescaled (a decoder can undo any
+    scale), so it compares a contractive AE with a plain one fairly; 1 means small noise moves a code
+    as far as a typical other image's code is."""
+    gen = torch.Generator(device=images.device).manual_seed(seed)
+    z = model.encode(images)[0]
+    spread = 2 * z.double().var(0).sum()
+    moved = 0.0
+    for _ in range(draws):
+        noisy = images + sigma * torch.randn(images.shape, generator=gen, device=images.device)
+        moved += float((model.encode(noisy)[0] - z).double().pow(2).sum(1).mean())
+    return moved / draws / float(spread)

@@ -92,3 +92,45 @@ def probe_bars(results: Sequence[tuple[str, float]], chance: float, height: int 
                       xaxis=dict(title="test accuracy of a linear classifier on the codes (%)", range=[0, 105]),
                       yaxis=dict(autorange="reversed"))
     return fig
+
+
+def code_bars(z: np.ndarray, height: int = 260) -> go.Figure:
+    """A code's values, one bar per dimension (a sparse code: most are zero)."""
+    names = [f"z{i + 1}" for i in range(len(z))]
+    fig = go.Figure(go.Bar(x=names, y=z, marker_color=[ACTIVE_COLOUR if v > 0 else INACTIVE_COLOUR for v in z],
+                           hovertemplate="%{x}: %{y:.2f}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), font=FONT, showlegend=False,
+                      xaxis=dict(title="code", type="category", showticklabels=len(z) <= 32),
+                      yaxis=dict(title="activation"), bargap=0.15)
+    return fig
+
+
+def point_curve(data: np.ndarray, curve: np.ndarray, curve_z: np.ndarray, *, here: np.ndarray | None = None,
+                picked: np.ndarray | None = None, segment: np.ndarray | None = None, recon: np.ndarray | None = None,
+                height: int = 520) -> go.Figure:
+    """A model of 2-D points: the data (grey), the decoded curve x(z) coloured by z, the point at the
+    sliders' z, and a picked data point with its posterior's stretch of the curve and its reconstruction."""
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(x=data[:, 0], y=data[:, 1], mode="markers", name="data (test points)",
+                               marker=dict(size=4, color=INACTIVE_COLOUR, opacity=0.6), customdata=np.arange(len(data)),
+                               hovertemplate="test point #%{customdata}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=curve[:, 0], y=curve[:, 1], mode="markers", name="decoded x̂(z), z from −3 to 3",
+                             marker=dict(size=5, color=curve_z, colorscale="Viridis", showscale=True,
+                                         colorbar=dict(title="z", thickness=12)),
+                             hovertemplate="z = %{marker.color:.2f}<extra></extra>"))
+    if segment is not None:
+        fig.add_trace(go.Scatter(x=segment[:, 0], y=segment[:, 1], mode="lines", name="x̂(z) for z in μ ± 2σ of q(z|x)",
+                                 line=dict(color=TEST_COLOUR, width=6)))
+    if picked is not None:
+        fig.add_trace(go.Scatter(x=[picked[0]], y=[picked[1]], mode="markers", name="the picked point x",
+                                 marker=dict(size=14, color="#d62728", symbol="x")))
+    if recon is not None:
+        fig.add_trace(go.Scatter(x=[recon[0]], y=[recon[1]], mode="markers", name="its reconstruction x̂(μ)",
+                                 marker=dict(size=14, color="#d62728", symbol="circle-open", line=dict(width=3))))
+    if here is not None:
+        fig.add_trace(go.Scatter(x=[here[0]], y=[here[1]], mode="markers", name="x̂ at the slider's z",
+                                 marker=dict(size=16, color="#111111", symbol="star")))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), font=FONT, dragmode="pan",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig

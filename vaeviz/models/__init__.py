@@ -9,13 +9,15 @@ from __future__ import annotations
 import torch
 
 from ..config import ModelConfig
-from .autoencoders import Autoencoder
+from .autoencoders import Autoencoder, ContractiveAE, DenoisingAE, SparseAE
 from .base import Model, Output
 from .layers import kl_per_dim, recon_nll
-from .linear import PCA
-from .variational import VAE
+from .linear import PCA, ProbabilisticPCA
+from .variational import VAE, HierarchicalVAE
 
-MODELS: dict[str, type[Model]] = {cls.kind: cls for cls in (Autoencoder, VAE, PCA)}
+# In the order the lecture notes walk them: the linear models, the autoencoders, the variational ones.
+MODELS: dict[str, type[Model]] = {cls.kind: cls for cls in (
+    PCA, ProbabilisticPCA, Autoencoder, DenoisingAE, SparseAE, ContractiveAE, VAE, HierarchicalVAE)}
 
 
 def build_model(kind: str, cfg: ModelConfig, *, seed: int | None = None) -> Model:
@@ -33,4 +35,5 @@ def build_model(kind: str, cfg: ModelConfig, *, seed: int | None = None) -> Mode
         return MODELS[kind](cfg)
 
 
-__all__ = ["MODELS", "PCA", "VAE", "Autoencoder", "Model", "Output", "build_model", "kl_per_dim", "recon_nll"]
+__all__ = ["MODELS", "PCA", "VAE", "Autoencoder", "ContractiveAE", "DenoisingAE", "HierarchicalVAE", "Model",
+           "Output", "ProbabilisticPCA", "SparseAE", "build_model", "kl_per_dim", "recon_nll"]

@@ -31,6 +31,7 @@ class Output(NamedTuple):
     z: torch.Tensor  # (B, D) the code that was decoded (a sample, for the probabilistic kinds)
     mu: torch.Tensor  # (B, D)
     logvar: torch.Tensor | None  # (B, D)
+    extra: dict | None = None  # a kind's own tensors for its loss (a hierarchical VAE's lower layer, say)
 
 
 class Model(nn.Module):
@@ -43,6 +44,7 @@ class Model(nn.Module):
     probabilistic: ClassVar[bool] = False  # encode gives a posterior q(z|x) = N(mu, exp(logvar))
     uses_beta: ClassVar[bool] = False  # cfg.beta weighs a KL term
     terms: ClassVar[tuple[str, ...]] = ("recon",)  # loss terms besides "total", for curves and tables
+    likelihood: ClassVar[str | None] = None  # a likelihood the kind is defined with (pPCA: gaussian); None: the data's
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()

@@ -222,12 +222,152 @@ def probe_step(refs: list[ModelRef]) -> None:
     panels.linear_probe_panel(refs, key="lecture_probe")
 
 
+def ppca_step(refs: list[ModelRef]) -> None:
+    ppca, vae = refs
+    model = get_model(ppca)
+    m = model.meta.metrics
+    x, _ = _exemplars(ppca, 1)
+    s2 = float(model.noise_variance)
+    st.markdown(
+        "Give PCA a probabilistic story: **z ~ N(0, I)**, **x = Wz + μ + noise**, noise ~ N(0, σ²I). This is "
+        "probabilistic PCA; its maximum-likelihood fit is closed form (W from the principal directions, σ² the "
+        f"mean variance PCA discards: here {s2:.4f}), and its posterior p(z|x) is **exact**, a Gaussian whose σ is "
+        "the same for every image. So its ELBO is log p(x) itself: on the test set −ELBO "
+        f"{m.neg_elbo:.1f} and the exact −log p(x) {m.extra.get('nll', float('nan')):.1f} nats per image (a Gaussian "
+        "density of pixels, so negative). A VAE replaces W by a network, and the exact posterior by an encoder's guess.")
+    panels.posterior(ppca, x[0], key="lecture_ppca")
+
+
+@st.cache_data(max_entries=8, show_spinner="Fitting the posteriors of 20 test images (the E-step) ...")
+def _mean_gap(key: str, _model, _images) -> tuple[float, float]:
+    from ..inference import optimize_posterior
+
+    fit = optimize_posterior(_model, _images, 200)
+    return float(fit.gap.mean()), float(fit.gap.max())
+
+
+def amortization_step(refs: list[ModelRef]) -> None:
+    vae, ppca = refs
+    _, _, split, _, _ = encoded(vae)
+    gap, most = _mean_gap(vae.key, get_model(vae), split.images[:20])
+    ppca_gap, _ = _mean_gap(ppca.key, get_model(ppca), encoded(ppca)[2].images[:20])
+    st.markdown(
+        "Variational EM fits each image's q(z) by itself (the E-step), then the decoder (the M-step). A VAE's "
+        "encoder does the E-step for all images at once: *amortized* inference, fast but not the best for each. "
+        f"Fitting each image's own q(z) from the encoder's answer, with the decoder fixed, gains {gap:.2f} nats of "
+        f"ELBO per image on 20 test images (at most {most:.2f}): the **amortization gap**. For probabilistic PCA, "
+        f"whose encoder is the exact posterior, it is {ppca_gap:.2f}.")
+    st.session_state.setdefault("lecture_gap_image", 0)
+    index = st.columns([1, 3])[0].number_input("Test image #", 0, len(split.images) - 1, key="lecture_gap_image")
+    panels.amortization(vae, split.images[int(index)], key="lecture_gap")
+
+
+def denoising_step(refs: list[ModelRef]) -> None:
+    ae, dae = refs
+    noise = get_model(dae).cfg.noise
+    st.markdown(
+        f"A **denoising** autoencoder is trained on images with noise added (here σ = {noise:g}) and asked for the "
+        "clean ones, so it has to know what digits look like rather than copy pixels. Below, the same noisy "
+        "images through a plain AE and the denoising one, each scored against the clean images.")
+    st.session_state.setdefault("lecture_denoise_noise", float(noise))
+    panels.reconstructions([ae, dae], key="lecture_denoise")
+
+
+def sparse_step(refs: list[ModelRef]) -> None:
+    (sae,) = refs
+    model = get_model(sae)
+    m = model.meta.metrics
+    _, _, split, _, _ = encoded(sae)
+    st.markdown(
+        f"A **sparse** autoencoder gets a wide code ({model.cfg.latent_dim} numbers) made non-negative by a ReLU and "
+        f"an L1 penalty λ·Σz (λ = {model.cfg.sparsity:g}), so each image is built from a few parts: on the test set "
+        f"{m.extra.get('active_codes', float('nan')):.1f} codes fire per image, with BCE {m.bce_per_pixel:.3f} per pixel.")
+    st.session_state.setdefault("lecture_sparse_image", 0)
+    index = st.columns([1, 3])[0].number_input("Test image #", 0, len(split.images) - 1, key="lecture_sparse_image")
+    panels.sparse_codes(sae, split.images[int(index)], key="lecture_sparse")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _sensitivity(key: str, _model, _images) -> float:
+    from ..metrics import code_sensitivity
+
+    return code_sensitivity(_model, _images)
+
+
+def contractive_step(refs: list[ModelRef]) -> None:
+    ae, cae = refs
+    images = encoded(ae)[2].images[:1000]
+    rows = []
+    for ref in refs:
+        m = get_model(ref).meta.metrics
+        j2 = m.extra.get("jacobian_frobenius")
+        if j2 is None:
+            from ..models.autoencoders import jacobian_frobenius
+
+            with torch.enable_grad():
+                j2 = float(jacobian_frobenius(get_model(ref), images[:500]).mean())
+        rows.append({"model": ref.name, "‖∂z/∂x‖²_F": f"{j2:,.0f}", "code moved by σ = 0.05 noise (relative)":
+                     f"{_sensitivity(ref.key, get_model(ref), images):.4f}", "BCE per pixel": f"{m.bce_per_pixel:.3f}"})
+    st.markdown(
+        "A **contractive** autoencoder adds λ‖∂z/∂x‖²_F to its loss: the code should change little when the image "
+        "changes a little, except along the data. The Jacobian's norm can also shrink by scaling the whole code down "
+        "(the decoder scales back up), so the second column measures it without the scale: how far small noise "
+        "moves a code, compared with how far apart different images' codes are.")
+    st.dataframe(rows, hide_index=True, key="lecture_contractive")
+    panels.reconstructions([ae, cae], key="lecture_contract", n=8)
+
+
+def hierarchical_step(refs: list[ModelRef]) -> None:
+    (hvae,) = refs
+    model = get_model(hvae)
+    m = model.meta.metrics
+    x, _ = _exemplars(hvae, 10)
+    st.markdown(
+        "A **hierarchical** VAE has two layers of latent variables: p(z2) p(z1|z2) p(x|z1). Here z2 has "
+        f"{model.cfg.latent_dim} dimensions and z1 {model.cfg.bottom_dim}; −ELBO {m.neg_elbo:.1f} nats per test image, "
+        f"of which KL {m.extra.get('kl2', float('nan')):.1f} for the top layer and {m.extra.get('kl1', float('nan')):.1f} "
+        f"for the lower one; {m.active_units} top and {m.extra.get('active_units_bottom', '?')} lower units active. "
+        "Fix the top code of a test image and draw the lower layer: what varies is left to z1.")
+    c = st.columns([1, 3])
+    pick = c[0].selectbox("Top code of", range(10), key="lecture_hvae_digit", format_func=lambda d: f"a test {d}")
+    z2 = latent.encode(model, x[pick : pick + 1])[0][0]
+    with c[1]:
+        views.image_row([latent.pictures(x[pick : pick + 1])[0], latent.decode(model, z2[None])[0]],
+                        ["the test image", "decoded from its z2"], width=present.scale(96))
+    panels.bottom_layer(hvae, z2, key="lecture_hvae", n=10)
+
+
+def circle_step(refs: list[ModelRef]) -> None:
+    (circle,) = refs
+    st.markdown(
+        "The notes' toy: 2-D points near a circle, and a VAE with a 1-D code. Its decoder draws one curve x̂(z) "
+        "through the plane, the prior spreading z along it; the encoder gives each point a stretch of that curve.")
+    st.session_state.setdefault("lecture_circle_z", 0.0)
+    z = st.slider("z", -3.0, 3.0, step=0.05, key="lecture_circle_z")
+    panels.point_model(circle, np.array([z], np.float32), key="lecture_circle")
+
+
+def compare_step(refs: list[ModelRef]) -> None:
+    from .cache import known_models
+
+    shipped_refs = [r for r in known_models() if r.source == "shipped" and r.dataset == "mnist"]
+    st.markdown("Any two models side by side: their test metrics (each kind's own too) and the same test images "
+                "through both.")
+    names = {r.key: r.label for r in shipped_refs}
+    keys = list(names)
+    st.session_state.setdefault("zoo_compare_a", next((r.key for r in shipped_refs if r.name == "mnist-ae-mlp-16"), keys[0]))
+    st.session_state.setdefault("zoo_compare_b", next((r.key for r in shipped_refs if r.name == "mnist-vae-mlp-16"), keys[-1]))
+    panels.compare(shipped_refs, None)
+
+
 STEPS = [
     Step("pca", "PCA is the linear autoencoder", ("mnist-pca-2", "mnist-pca-16"), pca_step),
+    Step("ppca", "Probabilistic PCA: a posterior in closed form", ("mnist-ppca-16", "mnist-vae-mlp-16"), ppca_step),
     Step("autoencoder", "An autoencoder learns a better code, with gaps",
          ("mnist-pca-16", "mnist-ae-mlp-16", "mnist-ae-mlp-2", "mnist-vae-mlp-2"), ae_step),
     Step("prior", "Sampling from the prior: AE beside VAE", ("mnist-ae-mlp-2", "mnist-vae-mlp-2"), prior_step),
     Step("posterior", "The VAE encodes a distribution", ("mnist-vae-mlp-16",), posterior_step),
+    Step("amortization", "Amortized inference and its gap", ("mnist-vae-mlp-16", "mnist-ppca-16"), amortization_step),
     Step("beta", "β: how hard the prior pulls",
          ("mnist-vae-mlp-16-beta0", "mnist-vae-mlp-16", "mnist-vae-mlp-16-beta10"), beta_step),
     Step("interpolation", "Interpolation, measured", ("mnist-ae-mlp-2", "mnist-vae-mlp-2"), interpolation_step),
@@ -237,6 +377,12 @@ STEPS = [
           "mnist-vae-mlp-16-beta10"), rate_step),
     Step("histograms", "Codes against the prior", ("mnist-ae-mlp-16", "mnist-vae-mlp-16"), histogram_step),
     Step("probe", "Which code is more useful?", ("mnist-pca-16", "mnist-ae-mlp-16", "mnist-vae-mlp-16"), probe_step),
+    Step("denoising", "A denoising autoencoder", ("mnist-ae-mlp-16", "mnist-dae-mlp-16"), denoising_step),
+    Step("sparse", "A sparse autoencoder: codes as parts", ("mnist-sae-mlp-64",), sparse_step),
+    Step("contractive", "A contractive autoencoder", ("mnist-ae-mlp-16", "mnist-cae-mlp-16"), contractive_step),
+    Step("hierarchical", "A hierarchical VAE", ("mnist-hvae-mlp-16",), hierarchical_step),
+    Step("circle", "Points on a circle, a 1-D code", ("circle-vae-mlp-1",), circle_step),
+    Step("compare", "Any two models side by side", ("mnist-ae-mlp-16", "mnist-vae-mlp-16"), compare_step),
 ]
 BY_SLUG = {s.slug: s for s in STEPS}
 

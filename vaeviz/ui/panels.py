@@ -61,6 +61,9 @@ def interpolation(refs: list[ModelRef], x: torch.Tensor, steps: int, how: str, *
         classifier = judge_classifier()[0] if judges(ref) else None
         rows.append(Row(ref, model, measure_path(model, cloud, codes[0], codes[1], steps, how, classifier)))
     originals = latent.pictures(x)
+    if x.shape[-2] < 8:  # points, not pictures: the paths drawn in the data's own plane
+        _point_paths(rows, key)
+        return rows, [], None
     _endpoint_warnings(rows, x, classes, end_labels)
     strip_rows = []
     for row in rows:
@@ -74,6 +77,17 @@ def interpolation(refs: list[ModelRef], x: torch.Tensor, steps: int, how: str, *
                 "in it, and how sure it is; red where it sees a class that is neither end's, or is unsure. "
                     if judged else "") + "The two originals are drawn large at both ends.")
     return rows, strip_rows, strip
+
+
+def _point_paths(rows: list[Row], key: str) -> None:
+    from ..figures import training as training_figures
+
+    for row in rows:
+        mu, _, split, _, _ = encoded(row.ref, 2000)
+        data = split.images[: len(mu)].flatten(1).numpy()
+        st.markdown(f"**{row.model.kind.upper()}** · {row.ref.label}: the path's decoded points over the data")
+        st.plotly_chart(training_figures.point_samples(row.report.frames.reshape(len(row.report.frames), -1), data),
+                        key=f"{key}_points_{row.ref.key}")
 
 
 def _endpoint_warnings(rows: list[Row], x: torch.Tensor, classes, end_labels) -> None:
@@ -174,15 +188,15 @@ def compare(refs: list[ModelRef], sel) -> None:
         st.info("Compare needs two models: train or upload another one.")
         return
     keys, by_key = [r.key for r in refs], {r.key: r for r in refs}
-    for skey, default in (("zoo_compare_a", sel.model.key if sel.model else keys[0]),
-                          ("zoo_compare_b", sel.partner.key if sel.partner else keys[1])):
+    for skey, default in (("zoo_compare_a", sel.model.key if sel and sel.model else keys[0]),
+                          ("zoo_compare_b", sel.partner.key if sel and sel.partner else keys[1])):
         if st.session_state.get(skey) not in by_key:
             st.session_state[skey] = default if default in by_key else keys[0]
     c = st.columns(2)
     a = by_key[c[0].selectbox("Model A", keys, key="zoo_compare_a", format_func=lambda k: by_key[k].label)]
     b = by_key[c[1].selectbox("Model B", keys, key="zoo_compare_b", format_func=lambda k: by_key[k].label)]
-    table = {"metric": [name for name, _ in views.COMPARED],
-             f"A: {a.label}": views.compare_column(meta_of(a)[0]), f"B: {b.label}": views.compare_column(meta_of(b)[0])}
+    names, (col_a, col_b) = views.compare_rows([meta_of(a)[0], meta_of(b)[0]])
+    table = {"metric": names, f"A: {a.label}": col_a, f"B: {b.label}": col_b}
     st.dataframe(table, hide_index=True, key="zoo_compare_table")
     ma, mb = get_model(a), get_model(b)
     if ma.cfg.image_shape != mb.cfg.image_shape:
@@ -392,3 +406,167 @@ def latent_grid(ref: ModelRef, mu: np.ndarray | None, n_test: int) -> None:
     st.plotly_chart(image_figures.image_grid(mosaic, xs=xs, ys=ys if dim >= 2 else None, axis_titles=view.axis_titles,
                                              height=present.scale(720)), key=f"grid::{k}", config={"displayModeBar": False})
     urlstate.publish()
+
+
+# --- reconstructions, noisy or clean ------------------------------------------------------------------
+
+
+def reconstructions(refs: list[ModelRef], *, key: str, n: int = 10) -> None:
+    """One test image per class, optionally corrupted, and each model's reconstruction of it, with each
+    model's BCE per pixel against the *clean* images: noisy in, clean out, for a denoising AE."""
+    from ..models.autoencoders import corrupt
+
+    models = [get_model(r) for r in refs]
+    _, _, split, _, _ = encoded(refs[0])
+    if split.images.shape[-1] < 8:
+        st.info("These models' data are points, not pictures: see the explorer's curve view.")
+        return
+    idx = [int(np.flatnonzero(split.labels.numpy() == c)[0]) for c in range(min(n, len(split.classes)))]
+    x = split.images[idx]
+    default = next((m.cfg.noise for m in models if m.kind == "dae"), 0.0)
+    st.session_state.setdefault(f"{key}_noise", float(default))
+    c = st.columns([2, 1])
+    level = c[0].slider("Gaussian noise added to the inputs (σ)", 0.0, 0.8, step=0.05, key=f"{key}_noise",
+                        help="Each pixel gets N(0, σ²) noise, clipped to [0, 1]: what a denoising AE is trained on.")
+    noisy = corrupt(x, "gaussian", level, torch.Generator().manual_seed(0)) if level > 0 else x
+    rows = [("the test images", latent.pictures(x))] + ([("what the models get", latent.pictures(noisy))] if level else [])
+    for ref, model in zip(refs, models):
+        with torch.no_grad():
+            bce = float(recon_nll(model.cfg, x, model.decode_logits(model.encode(noisy)[0])).mean()) / model.cfg.pixels
+        rows.append((f"{model.kind.upper()} {ref.name}\nBCE {bce:.3f} per pixel, against the clean images",
+                     latent.decode(model, latent.encode(model, noisy)[0])))
+    st.image(strips.gallery(rows, scale=3, label_width=300), width="stretch")
+
+
+# --- a sparse code's parts ------------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def atoms(key: str, _model: Model, _mu: np.ndarray) -> np.ndarray:
+    """Each code's decoded "atom": decode(a * e_i) - decode(0), a = that code's 90th-percentile activation
+    on the test set, shown as what turning the code on adds. (D, H, W), rescaled to [0, 1] together."""
+    d = _mu.shape[1]
+    strength = np.percentile(_mu, 90, axis=0).clip(min=1e-3)
+    base = latent.decode(_model, np.zeros((1, d), np.float32))[0]
+    parts = latent.decode(_model, np.diag(strength).astype(np.float32)) - base
+    scale = max(float(np.abs(parts).max()), 1e-6)
+    return 0.5 + 0.5 * parts / scale  # grey 0.5: no change; lighter: ink added; darker: ink removed
+
+
+def sparse_codes(ref: ModelRef, x: torch.Tensor, *, key: str) -> None:
+    """Which codes fire for one image, and every code's decoded atom (the firing ones first)."""
+    model = get_model(ref)
+    z = latent.encode(model, x[None])[0][0]
+    mu = encoded(ref)[0]
+    firing = np.flatnonzero(z > 0)
+    left, right = st.columns([1, 1.3], gap="large")
+    with left:
+        st.plotly_chart(charts.code_bars(z), key=f"{key}_bars", config=views.PLOT_CONFIG)
+        st.caption(f"{len(firing)} of its {len(z)} codes fire for this image (on the test set, "
+                   f"{float((mu > 0).sum(1).mean()):.1f} on average).")
+    with right:
+        order = list(firing[np.argsort(-z[firing])]) + [i for i in range(len(z)) if z[i] <= 0]
+        parts = atoms(ref.key, model, mu)[order]
+        st.image(views.as_picture(latent.mosaic(parts, cols=16, pad=1, pad_value=1.0), 3), width="stretch")
+        st.caption("Each code's atom: what switching it on adds to the image (light: ink added, dark: ink taken "
+                   f"away). The first {len(firing)}, in order of strength, are the ones this image uses.")
+
+
+# --- a hierarchical VAE's lower layer -----------------------------------------------------------------
+
+
+def bottom_layer(ref: ModelRef, z2: np.ndarray, *, key: str, n: int = 8) -> None:
+    """For a fixed top code z2: n draws of the lower layer z1 ~ p(z1|z2), decoded."""
+    model = get_model(ref)
+    if not hasattr(model, "sample_bottom"):
+        return
+    seed = st.session_state.setdefault(f"{key}_seed", 0)
+    draws = model.sample_bottom(torch.as_tensor(np.asarray(z2, np.float32))[None], n,
+                                generator=torch.Generator().manual_seed(seed))[0]
+    views.image_row(latent.pictures(draws), [f"z1 draw {i + 1}" for i in range(n)], width=present.scale(72))
+    c = st.columns([1, 3])
+    if c[0].button("New draws of z1", key=f"{key}_new"):
+        st.session_state[f"{key}_seed"] = seed + 1
+        st.rerun()
+    c[1].caption("The top code z2 fixed (the sliders), the lower layer drawn from p(z1|z2): what is left to the "
+                 "lower layer (the style, say) varies; what the top code decides stays.")
+
+
+# --- a model of 2-D points (the circle) ----------------------------------------------------------------
+
+
+def point_model(ref: ModelRef, z: np.ndarray, *, key: str) -> None:
+    """Data points, the decoded curve x(z) across the prior, the point at the code z, and, for a clicked
+    data point, its posterior's stretch of the curve and its reconstruction."""
+    model = get_model(ref)
+    mu, logvar, split, _, _ = encoded(ref, 2000)
+    data = split.images[: len(mu)].flatten(1).numpy()
+    grid = np.linspace(-3, 3, 301, dtype=np.float32)[:, None] * np.eye(model.cfg.latent_dim, dtype=np.float32)[0]
+    curve = latent.decode(model, grid).reshape(len(grid), -1)
+    here = latent.decode(model, np.asarray(z, np.float32)[None]).reshape(-1)
+    picked = st.session_state.get(f"{key}_picked")
+    segment = recon = point = None
+    text = "Click a data point to see its posterior."
+    if picked is not None and picked < len(mu):
+        point = data[picked]
+        m, s = mu[picked], np.exp(0.5 * logvar[picked]) if logvar is not None else np.zeros_like(mu[picked])
+        span = np.linspace(m - 2 * s, m + 2 * s, 60, dtype=np.float32)
+        segment = latent.decode(model, span).reshape(len(span), -1)
+        recon = latent.decode(model, m[None]).reshape(-1)
+        text = (f"Test point #{picked} at ({point[0]:.3f}, {point[1]:.3f}): q(z|x) = N({m[0]:.2f}, {s[0]:.3f}²); "
+                f"its reconstruction x̂(μ) = ({recon[0]:.3f}, {recon[1]:.3f}).")
+    fig = charts.point_curve(data, curve, grid[:, 0], here=here, picked=point, segment=segment, recon=recon,
+                             height=present.scale(520))
+    event = st.plotly_chart(fig, key=f"{key}_chart", on_select="rerun", selection_mode=("points",),
+                            config={"scrollZoom": True})
+    points = (getattr(getattr(event, "selection", None), "points", None) or [])
+    chosen = [p for p in points if (p.get("curve_number") if isinstance(p, dict) else getattr(p, "curve_number", None)) == 0]
+    if chosen:
+        index = chosen[0]["point_index"] if isinstance(chosen[0], dict) else chosen[0].point_index
+        if st.session_state.get(f"{key}_picked") != int(index):
+            st.session_state[f"{key}_picked"] = int(index)
+            st.rerun()
+    st.caption(text + " A 1-D code cannot go round a circle and come back: the decoded curve is an open arc, "
+               "and where its two ends meet the data, nearby points get codes far apart.")
+
+
+# --- the amortization gap ---------------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=64, show_spinner="Fitting this image's own posterior (200 steps of Adam) ...")
+def _fitted(key: str, image: bytes, _model: Model, _x: torch.Tensor, steps: int):
+    from ..inference import optimize_posterior
+
+    fit = optimize_posterior(_model, _x[None], steps)
+    return (fit.encoder_mu[0].numpy(), fit.encoder_logvar[0].numpy(), fit.mu[0].numpy(), fit.logvar[0].numpy(),
+            float(fit.elbo_encoder[0]), float(fit.elbo_fitted[0]))
+
+
+def amortization(ref: ModelRef, x: torch.Tensor, *, key: str, steps: int = 200) -> None:
+    """The encoder's q(z|x) for one image beside the q(z) fitted to that image alone (variational EM's
+    E-step, the decoder fixed): both on the map, both decoded, and their ELBOs: the gap, in nats."""
+    from ..figures import maps
+    from ..inference import supports
+
+    model = get_model(ref)
+    if not supports(model):
+        st.caption(f"{ref.label} has no single Gaussian posterior to fit per image.")
+        return
+    mu0, lv0, mu1, lv1, elbo0, elbo1 = _fitted(ref.key, x.numpy().tobytes(), model, x, steps)
+    mu_test, _, split, used, _ = encoded(ref)
+    fig, view = views.model_map(ref, mu_test, split.labels[: len(mu_test)].numpy(), split.classes, used, height=360)
+    points = view.project(np.stack([mu0, mu1]))
+    ellipses = [p + latent.ellipse_offsets(lv, view.directions) for p, lv in zip(points, (lv0, lv1))]
+    maps.fit_ranges(fig, view.coords, points, *ellipses)
+    maps.add_point(fig, points[0], name="the encoder's q(z|x)", ellipse=ellipses[0], colour="#d62728")
+    maps.add_point(fig, points[1], name="fitted to this image", ellipse=ellipses[1], colour="#2ca02c")
+    left, right = st.columns([1.4, 1])
+    left.plotly_chart(fig, key=f"{key}_map", config=views.PLOT_CONFIG)
+    with right:
+        decoded = latent.decode(model, np.stack([mu0, mu1]))
+        views.image_row([latent.pictures(x[None])[0], *decoded], ["the image", "from the encoder's μ", "from the fitted μ"],
+                        width=present.scale(110))
+        st.markdown(f"ELBO with the encoder's q(z|x): **{elbo0:.1f}** nats; with this image's own q(z): "
+                    f"**{elbo1:.1f}** nats. The amortization gap: **{elbo1 - elbo0:.2f} nats**, what one encoder "
+                    f"for all images gives up on this one ({steps} steps of Adam on μ and log σ², the decoder fixed; "
+                    "both ELBOs measured with the same 64 draws of ε).")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ..jobs import JobBoard, JobStatus, JobView, TrainingSession
+from ..models import MODELS
 from .cache import selected_keys, session_models
 from .identity import owner
 
@@ -204,6 +205,24 @@ BATCHES = [32, 64, 128, 256, 512]
 IMAGE_COUNTS = [1000, 2000, 5000, 10_000, 20_000, 30_000, "all"]
 
 
+def kind_options(cls, disabled: bool) -> None:
+    """The settings only some kinds have: the corruption, the penalties, the lower layer, the warm-up."""
+    fields = [("noise", "dae", "Noise σ (denoising)", 0.0, 1.0, 0.05, "The std of the Gaussian noise added to each "
+               "training image (clipped to [0, 1]); the model must give back the clean image."),
+              ("sparsity", "sae", "L1 weight λ (sparse)", 0.0, 5.0, 0.01, "λ · Σ z per image: larger, fewer codes fire."),
+              ("contraction", "cae", "Jacobian weight λ (contractive)", 0.0, 1.0, 0.001,
+               "λ · ‖∂z/∂x‖²_F per image: larger, a code less sensitive to the image."),
+              ("bottom_dim", "hvae", "Lower layer size (z1)", 1, 128, 1, "The top layer z2 has the latent size above."),
+              ("kl_warmup", None, "KL warm-up (epochs)", 0.0, 50.0, 1.0, "The KL weight ramps from 0 to β over these "
+               "epochs, so the decoder learns to use the code before the KL can switch units off.")]
+    shown = [f for f in fields if f[1] == cls.kind or (f[1] is None and cls.uses_beta)]
+    if not shown:
+        return
+    cols = st.columns(4)
+    for col, (name, _, label, low, high, step, help) in zip(cols, shown):
+        col.number_input(label, low, high, step=step, key=f"trainer_{name}", disabled=disabled, help=help)
+
+
 def settings_panel(disabled: bool, on_gpu: bool = False) -> None:
     """The Trainer's settings (their state: the page's `trainer_*` and `sweep_*` keys)."""
     from ..data import DATASETS
@@ -220,21 +239,26 @@ def settings_panel(disabled: bool, on_gpu: bool = False) -> None:
     if sweep:
         c[1].text_input("β values", key="sweep_betas", disabled=disabled, help="One VAE per value, e.g. 0, 0.1, 1, 4, 10.")
     else:
-        c[1].segmented_control("Model", ["AE", "VAE"], key="trainer_kind", disabled=disabled, required=True,
-                               help="AE: a deterministic autoencoder. VAE: a variational autoencoder with a prior "
-                                    "N(0, I) on the code; its samples are meaningful.")
+        c[1].selectbox("Model", list(MODELS), key="trainer_kind", disabled=disabled,
+                       format_func=lambda k: f"{MODELS[k].title} ({k})",
+                       help="; ".join(f"{cls.title}: {cls.summary}" for cls in MODELS.values()) + ".")
     c[2].selectbox("Architecture", ["mlp", "conv"], key="trainer_arch", disabled=disabled,
                    help="mlp: fully connected (fast on a CPU). conv: strided convolutions (better images, slower).")
     c[3].select_slider("Latent size", LATENTS, key="trainer_latent", disabled=disabled,
                        help="Dimensions of the code z. 2 draws the latent map as it is; more are projected (PCA).")
+    cls = MODELS["vae" if sweep else s["trainer_kind"]]
+    if not sweep:
+        kind_options(cls, disabled)
     c = st.columns(4)
     if not sweep:
         c[0].select_slider("β (weight of the KL term)", BETAS, key="trainer_beta", format_func=lambda b: f"{b:g}",
-                           disabled=disabled or s["trainer_kind"] != "VAE",
+                           disabled=disabled or not cls.uses_beta,
                            help="β = 1 is the standard VAE (the ELBO). β = 0 ignores the prior; large β pushes "
                                 "codes towards the prior and collapses unused dimensions. Log scale.")
-    c[1].number_input("Epochs", 1, 500, key="sweep_epochs" if sweep else "trainer_epochs", disabled=disabled,
-                      help="Passes over the training images" + (" (per model)." if sweep else "."))
+    c[1].number_input("Epochs", 1, 500, key="sweep_epochs" if sweep else "trainer_epochs",
+                      disabled=disabled or cls.fit_method == "closed form",
+                      help="Passes over the training images" + (" (per model)." if sweep else ".")
+                           + (" A closed-form fit takes none: it is computed in one go." if cls.fit_method == "closed form" else ""))
     c[2].select_slider("Learning rate", LRS, key="trainer_lr", disabled=disabled, format_func=lambda v: f"{v:g}",
                        help="Adam's step size. Too large and the loss can blow up (the run then stops and keeps "
                             "the last good weights).")

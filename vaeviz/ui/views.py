@@ -223,14 +223,45 @@ def zoo_table(rows: list[dict]) -> list[dict]:
     return [{k: cell(k, v) for k, v in row.items()} for row in rows]
 
 
+# A kind's own figures (Metrics.extra), with what they are and their units.
+EXTRA_METRICS = {
+    "nll": "−log p(x), computed exactly (nats per image)",
+    "noisy_bce": "BCE per pixel from inputs with the training noise added, against the clean images",
+    "active_codes": "codes above zero per test image, on average",
+    "l1": "the L1 penalty λ·Σz (nats per image)",
+    "jacobian_frobenius": "‖∂z/∂x‖²_F per test image (first 2,000)",
+    "contraction": "the contraction penalty λ·‖∂z/∂x‖²_F (nats per image)",
+    "kl1": "KL of the lower layer, q(z1|x,z2) from p(z1|z2) (nats per image)",
+    "kl2": "KL of the top layer, q(z2|x) from N(0, I) (nats per image)",
+    "active_units_bottom": "active units of the lower layer z1",
+    "amortization_gap": "amortization gap: ELBO of each image's own fitted q minus the encoder's (nats per image)",
+    "gap_images": "test images the gap was measured on",
+}
+
+
+def own_metrics(meta) -> list[dict]:
+    """A model's own figures as table rows (what each is, its value)."""
+    return [{"figure": EXTRA_METRICS.get(k, k), "value": number(v, 4 if isinstance(v, float) and abs(v) < 1 else 2)}
+            for k, v in meta.metrics.extra.items() if not isinstance(v, tuple)]
+
+
 COMPARED = [("reconstruction (nats)", "recon"), ("KL (nats)", "kl"), ("−ELBO (nats)", "neg_elbo"),
             ("active units", "active_units"), ("BCE per pixel", "bce_per_pixel"), ("test images", "n_images")]
 
 
-def compare_column(meta) -> list[str]:
-    if meta is None:
-        return ["–"] * len(COMPARED)
-    return [number(metric(meta, name), 4 if name == "bce_per_pixel" else 2) for _, name in COMPARED]
+def compare_rows(metas: list) -> tuple[list[str], list[list[str]]]:
+    """The compare table: the standard metrics, then the kinds' own figures; "–" where one does not apply."""
+    extras = [k for k in EXTRA_METRICS if any(m is not None and k in m.metrics.extra for m in metas)]
+    names = [label for label, _ in COMPARED] + [EXTRA_METRICS[k] for k in extras]
+    columns = []
+    for meta in metas:
+        if meta is None:
+            columns.append(["–"] * len(names))
+            continue
+        values = [number(metric(meta, name), 4 if name == "bce_per_pixel" else 2) for _, name in COMPARED]
+        values += [number(meta.metrics.extra.get(k), 4 if k in ("noisy_bce",) else 2) for k in extras]
+        columns.append(values)
+    return names, columns
 
 
 def facts_line(ref: ModelRef, meta) -> str:
