@@ -25,6 +25,8 @@ run() { OMP_NUM_THREADS=1 "$VAEVIZ" train --quiet --lr-schedule cosine --out "ch
   run mnist-vae-mlp-16-beta0p1 --model vae --arch mlp --latent-dim 16 --beta 0.1 --epochs 50
   run mnist-vae-mlp-16-beta4   --model vae --arch mlp --latent-dim 16 --beta 4   --epochs 50
   run mnist-vae-mlp-16-beta10  --model vae --arch mlp --latent-dim 16 --beta 10  --epochs 50
+  # the notes' toy: 2-D points near a circle, a VAE with a 1-D code and a Gaussian decoder
+  run circle-vae-mlp-1 --model vae --dataset circle --latent-dim 1 --sigma 0.05 --epochs 100
   # PCA, the linear autoencoder, in closed form (one "epoch": the fit)
   run mnist-pca-2  --model pca --latent-dim 2  --epochs 1
   run mnist-pca-16 --model pca --latent-dim 16 --epochs 1

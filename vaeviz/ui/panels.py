@@ -351,6 +351,10 @@ def latent_grid(ref: ModelRef, mu: np.ndarray | None, n_test: int) -> None:
 
     model = get_model(ref)
     dim, k = model.cfg.latent_dim, ref.key
+    if model.cfg.height < 8:
+        st.info("This model's data are points, not pictures: a grid of decoded images does not apply. The Sliders "
+                "tab draws its decoded curve over the data instead.")
+        return
     c1, c2, c3, c4 = st.columns(4)
     axes_options = ["dims"] + (["pcs"] if mu is not None and dim > 2 else [])
     if st.session_state[f"gaxes::{k}"] not in axes_options:
@@ -526,8 +530,22 @@ def point_model(ref: ModelRef, z: np.ndarray, *, key: str) -> None:
         if st.session_state.get(f"{key}_picked") != int(index):
             st.session_state[f"{key}_picked"] = int(index)
             st.rerun()
-    st.caption(text + " A 1-D code cannot go round a circle and come back: the decoded curve is an open arc, "
-               "and where its two ends meet the data, nearby points get codes far apart.")
+    st.caption(text + " " + _seam(data, mu))
+
+
+def _seam(data: np.ndarray, mu: np.ndarray) -> str:
+    """Where a 1-D code tears: the two neighbouring data points whose codes are furthest apart."""
+    if mu.shape[1] != 1:
+        return ""
+    d2 = ((data[:, None, :] - data[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    nearest = d2.argmin(1)  # each point's nearest other point, in the plane
+    jump = np.abs(mu[:, 0] - mu[nearest, 0])
+    i = int(jump.argmax())
+    return (f"A 1-D code cannot go round a loop and come back: the decoded curve is an open arc. Where its two ends "
+            f"meet, neighbouring points ({np.sqrt(d2[i, nearest[i]]):.3f} apart in the plane, near "
+            f"({data[i, 0]:.2f}, {data[i, 1]:.2f})) get codes {jump[i]:.2f} apart, while a typical pair of neighbours "
+            f"differs by {np.median(jump):.3f}.")
 
 
 # --- the amortization gap ---------------------------------------------------------------------------------
