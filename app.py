@@ -10,6 +10,7 @@ import streamlit as st
 
 if __name__ == "__main__":  # a session's script run
     from vaeviz.ui import present, urlstate
+    from vaeviz.ui.mode import exploring
     from vaeviz.ui.sidebar import sidebar
 
     st.set_page_config(page_title="vaeviz: latent-space explorer", page_icon="🌀", layout="wide")
@@ -23,6 +24,8 @@ if __name__ == "__main__":  # a session's script run
         st.Page("pages/trainer.py", title="Trainer", icon=":material/model_training:"),
         st.Page("pages/zoo.py", title="Model zoo", icon=":material/inventory_2:"),
     ]
+    if exploring():  # VAEVIZ_MODE=explore: a public server or the lecture itself, nothing is trained here
+        PAGES = [p for p in PAGES if p.title != "Trainer"]
 
     page = st.navigation(PAGES)
     st.session_state["vaeviz_selection"] = sidebar()

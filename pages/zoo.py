@@ -15,7 +15,8 @@ import streamlit as st
 from vaeviz import store
 from vaeviz.checkpoint import read_checkpoint_bytes
 from vaeviz.models import MODELS
-from vaeviz.ui import flash, panels, views
+from vaeviz.ui import flash, identity, panels, views
+from vaeviz.ui.mode import exploring
 from vaeviz.ui.cache import (ModelRef, forget_session_model, get_model, known_models, meta_of, register_upload,
                              unreadable_checkpoints)
 from vaeviz.ui.inputs import plain
@@ -41,7 +42,7 @@ def download_data(ref: ModelRef):
 
 def delete(ref: ModelRef) -> None:
     try:
-        store.delete_user_file(ref.path)
+        store.delete_user_file(ref.path, owner=identity.owner().id, admin=identity.is_admin())
     except (PermissionError, OSError) as exc:
         flash.flash("error", f"Could not delete {Path(ref.path).name}: {exc}")
         return
@@ -50,7 +51,8 @@ def delete(ref: ModelRef) -> None:
 
 
 def save_session_model(ref: ModelRef) -> None:
-    saved = views.save_session_model(ref.key, get_model(ref), st.session_state.get("zoo_save_name", ""), "page")
+    saved = views.save_session_model(ref.key, get_model(ref), st.session_state.get("zoo_save_name", ""), "page",
+                                     replace=st.session_state.get("zoo_replace", False))
     if saved is None:
         return
     if saved[1] is not None:
@@ -71,10 +73,16 @@ def actions(ref: ModelRef) -> None:
     cols[0].download_button("Download .safetensors", data=download_data(ref), file_name=file_name,
                             mime="application/octet-stream", key="zoo_download", icon=":material/download:",
                             on_click="ignore", width="stretch")
-    if ref.source == "user":
+    if exploring():
+        cols[1].caption("An explore-only server: models can be used and downloaded, not saved or deleted.")
+    elif ref.source == "user" and store.may_delete(ref.path, identity.owner().id, identity.is_admin()):
         confirm = cols[2].checkbox(f"Yes, delete {Path(ref.path).name}", key="zoo_delete_confirm")
         cols[1].button("Delete", key="zoo_delete", icon=":material/delete:", disabled=not confirm, on_click=delete,
                        args=(ref,), width="stretch", help="Deletes the file from the user folder. Tick the box first.")
+    elif ref.source == "user":
+        cols[1].caption("Saved by someone else: you can use and download it; only they (or the admin) may delete it."
+                        if store.owner_of(ref.path) else
+                        "Copied into the user folder by hand: it has no owner, so only the admin may delete it.")
     elif ref.source == "shipped":
         cols[1].caption("Shipped with the app: read-only here (it is never deleted from the app).")
     else:
@@ -89,6 +97,8 @@ def actions(ref: ModelRef) -> None:
                             help="Letters, digits, - and _ only; saved into the user folder.")
             c[1].button("Save", key="zoo_save", icon=":material/save:", on_click=save_session_model, args=(ref,),
                         width="stretch")
+            st.checkbox("Replace a model of mine with this name", key="zoo_replace",
+                        help="Only a model you saved can be replaced; anyone's can be used and downloaded.")
 
 
 def details(ref: ModelRef) -> None:
@@ -166,8 +176,10 @@ def main() -> None:
                "binarised MNIST.")
     flash.show(toast=True)
     refs = known_models()
-    with st.expander("Upload a checkpoint", expanded=not refs):
-        upload_panel()
+    if not exploring():
+        with st.expander("Upload a checkpoint", expanded=not refs):
+            upload_panel()
+        identity.admin_panel()
     problems = unreadable_checkpoints()
     if problems:
         with st.expander(f"{len(problems)} checkpoint file(s) could not be read"):

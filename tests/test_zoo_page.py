@@ -26,18 +26,27 @@ def folders(tmp_path, monkeypatch):
     return shipped, user
 
 
-def make_checkpoint(path: Path, kind: str, mnist_slice, latent_dim: int = 4) -> Path:
-    """A small model trained for one epoch on 2000 real images, saved as the CLI saves it."""
+TOKEN = "0123456789abcdef0123456789abcdef"  # a browser's owner token: tests that own files open the app as it
+
+
+def owner_id(token: str = TOKEN) -> str:
+    from vaeviz.ui.identity import browser_owner
+
+    return browser_owner(token).id
+
+
+def make_checkpoint(path: Path, kind: str, mnist_slice, latent_dim: int = 4, owner: str | None = None) -> Path:
+    """A small model trained for one epoch on 2000 real images, saved as the CLI saves it (by `owner`)."""
     train, test = mnist_slice
     model = build_model(kind, ModelConfig(latent_dim=latent_dim, hidden=(64, 32)), seed=0)
     history = fit(model, train, TrainConfig(epochs=1, device="cpu", log_every=4), test=test)
     meta = measured(model, metrics=evaluate(model, test.images), epochs=history.epochs, steps=history.steps,
-                    train_images=2000)
+                    train_images=2000).with_owner(owner)
     return save_checkpoint(model, path, meta)
 
 
-def zoo_page() -> AppTest:
-    return open_app("pages/zoo.py")
+def zoo_page(token: str | None = None) -> AppTest:
+    return open_app("pages/zoo.py", token=token)
 
 
 def chart_keys(at: AppTest) -> list[str]:
@@ -60,9 +69,9 @@ def test_no_models_at_all(folders):
 
 def test_the_table_details_curves_and_samples(folders, mnist_slice):
     _, user = folders
-    make_checkpoint(user / "small-vae.safetensors", "vae", mnist_slice)
-    make_checkpoint(user / "small-ae.safetensors", "ae", mnist_slice)
-    at = zoo_page()
+    make_checkpoint(user / "small-vae.safetensors", "vae", mnist_slice, owner=owner_id())
+    make_checkpoint(user / "small-ae.safetensors", "ae", mnist_slice, owner=owner_id())
+    at = zoo_page(TOKEN)
     table = at.dataframe[0].value
     assert sorted(table["name"]) == ["small-ae (saved)", "small-vae (saved)"]
     row = table[table["name"] == "small-vae (saved)"].iloc[0]
@@ -95,8 +104,8 @@ def ref_key(stem: str) -> str:
 def test_delete_needs_a_confirmation_and_never_touches_shipped_files(folders, mnist_slice):
     shipped, user = folders
     shipped_file = make_checkpoint(shipped / "shipped-vae.safetensors", "vae", mnist_slice)
-    user_file = make_checkpoint(user / "mine.safetensors", "vae", mnist_slice)
-    at = zoo_page()
+    user_file = make_checkpoint(user / "mine.safetensors", "vae", mnist_slice, owner=owner_id())
+    at = zoo_page(TOKEN)
     user_key, shipped_key = ref_key("mine"), ref_key("shipped-vae")
 
     at.selectbox(key="zoo_details").set_value(shipped_key)
@@ -116,7 +125,7 @@ def test_delete_needs_a_confirmation_and_never_touches_shipped_files(folders, mn
     assert any("Deleted" in s.value for s in at.success), ([s.value for s in at.success], [e.value for e in at.error], at.main)
     assert list(at.dataframe[0].value["name"]) == ["shipped-vae"]
     with pytest.raises(PermissionError):
-        store.delete_user_file(shipped_file)
+        store.delete_user_file(shipped_file, admin=True)  # not even the admin deletes a shipped file
     assert shipped_file.exists()
 
 

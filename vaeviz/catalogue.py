@@ -133,13 +133,15 @@ class SessionModels:
 
 
 def save_and_promote(catalogue: SessionModels, key: str | None, model: Model, name: str, *, owner: str | None,
-                     listing: Callable[[], list[ModelRef]], folder: Path | None = None) -> tuple[Path, ModelRef | None]:
+                     listing: Callable[[], list[ModelRef]], folder: Path | None = None,
+                     replace: bool = False) -> tuple[Path, ModelRef | None]:
     """The one save path: write `model` into the user folder as `name`, owned by `owner`, then
     promote it in the catalogue (the file replaces the session copy `key`, if any).
 
     Returns (path, the file's ref, or None if the listing does not show it yet). Raises as
-    `store.save_model`: ValueError (bad name), FileExistsError (taken), OSError (cannot write).
+    `store.save_model`: ValueError (bad name, over a quota), FileExistsError (taken), PermissionError
+    (someone else's file to replace), OSError (cannot write).
     """
-    path = store.save_model(model, name, folder, owner=owner)
+    path = store.save_model(model, name, folder, owner=owner, replace=replace)
     file = catalogue.promote(key, path, listing()) if key is not None else None
     return path, file

@@ -120,3 +120,18 @@ def claim_admin(given: str) -> bool:
     ok = token is not None and hmac.compare_digest(given.strip().encode(), token.encode())
     st.session_state[ADMIN] = ok
     return ok
+
+
+def admin_panel() -> None:
+    """Where the admin (who knows the server's VAEVIZ_ADMIN_TOKEN) unlocks deleting any saved model."""
+    if admin_token() is None:
+        return
+    with st.expander("Admin" + (" (signed in)" if is_admin() else "")):
+        if is_admin():
+            st.caption("You may delete any saved model this session.")
+            return
+        given = st.text_input("Admin token", type="password", key="zoo_admin_token")
+        if given and not claim_admin(given):
+            st.error("That is not this server's admin token.")
+        elif given:
+            st.rerun()

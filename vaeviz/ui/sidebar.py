@@ -17,6 +17,7 @@ from ..train import pick_device
 from . import flash, identity, present, urlstate
 from .cache import ModelRef, forget_let_go, get_model, known_models, register_upload
 from .inputs import plain
+from .mode import exploring
 from .training import register_finished, sidebar_progress
 
 DEFAULT_MODEL = "mnist-vae-mlp-2"  # a 2-D VAE: its latent map needs no projection
@@ -70,6 +71,8 @@ def _on_upload() -> None:
 
 
 def _upload(container) -> None:
+    if exploring():
+        return  # an explore-only server takes no checkpoints
     container.file_uploader("Upload a checkpoint (.safetensors)", type=["safetensors"],
                             key="sidebar_upload", max_upload_size=64, on_change=_on_upload,
                             help="Validated before use; never unpickled, never written to disk.")
@@ -95,8 +98,10 @@ def sidebar() -> Selection:
     by_key = {r.key: r for r in refs}
     sidebar_progress()
     if not refs:
-        side.warning("No models yet: train one on the Trainer page, or upload a checkpoint.")
-        _upload(side.expander("Upload a checkpoint"))
+        side.warning("No models here." if exploring() else
+                     "No models yet: train one on the Trainer page, or upload a checkpoint.")
+        if not exploring():
+            _upload(side.expander("Upload a checkpoint"))
         return Selection(None, None)
     by_label = {r.label: r.key for r in refs}
     label_of = {r.key: r.label for r in refs}
@@ -134,7 +139,8 @@ def sidebar() -> Selection:
     side.toggle("Presentation mode", key=present.KEY,
                 help="Hides the sidebar and the secondary controls, and enlarges text and pictures for the back "
                      "row of a lecture hall (also ?present=1 in the address).")
-    _upload(side.expander("Upload a checkpoint"))
+    if not exploring():
+        _upload(side.expander("Upload a checkpoint"))
     _let_go_note(side)
     return Selection(model, partner)
 

@@ -19,6 +19,7 @@ from ..models import MODELS, Model
 from . import flash
 from .cache import ModelRef, known_models, map_view, session_models
 from .identity import owner
+from .mode import exploring
 
 PLOT_CONFIG = {"displaylogo": False}
 SAMPLE_SEED = 0
@@ -142,16 +143,18 @@ def training_caption(terms: Sequence[str], beta: float | None) -> str:
 # --- saving --------------------------------------------------------------------------------------
 
 
-def save_session_model(key: str | None, model: Model, name: str, place: str):
+def save_session_model(key: str | None, model: Model, name: str, place: str, *, replace: bool = False):
     """The one save path of the pages: save into the user folder, promote, select the file, say so.
 
     Returns (path, the file's ref or None) once saved; None when it was not (the reason is flashed).
     """
-    who = owner()
+    if exploring():
+        flash.flash("error", "This server is explore-only: nothing can be saved here.", place)
+        return None
     try:
-        path, file = save_and_promote(session_models(), key, model, name, owner=who.id if who else None,
-                                      listing=known_models)
-    except (ValueError, FileExistsError) as exc:
+        path, file = save_and_promote(session_models(), key, model, name, owner=owner().id, listing=known_models,
+                                      replace=replace)
+    except (ValueError, FileExistsError, PermissionError) as exc:  # QuotaExceeded is a ValueError
         flash.flash("error", str(exc), place)
         return None
     except OSError as exc:
