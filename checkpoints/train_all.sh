@@ -30,5 +30,10 @@ run() { OMP_NUM_THREADS=1 "$VAEVIZ" train --quiet --lr-schedule cosine --out "ch
   # PCA, the linear autoencoder, in closed form (one "epoch": the fit)
   run mnist-pca-2  --model pca --latent-dim 2  --epochs 1
   run mnist-pca-16 --model pca --latent-dim 16 --epochs 1
+  # probabilistic PCA: Tipping & Bishop's closed-form maximum likelihood
+  run mnist-ppca-16 --model ppca --latent-dim 16 --epochs 1
+  # the autoencoder variants of the notes' exercises (weights chosen so each meets its bar in checkpoints/README.md)
+  run mnist-dae-mlp-16 --model dae --arch mlp --latent-dim 16 --noise 0.3 --epochs 50
+  run mnist-cae-mlp-16 --model cae --arch mlp --latent-dim 16 --contraction 0.002 --epochs 30
 ) > /tmp/train_queue_b.log 2>&1 &
 wait
