@@ -1,4 +1,5 @@
-"""Draw and encode: draw or upload a digit, see it as the models see it, their reconstructions,
+"""Draw and encode: draw or upload a digit (or upload a picture, for models of other pictures), see it as
+the models see it, their reconstructions,
 where its code lands on the latent map (a VAE's posterior with its 2σ ellipse), and its nearest
 test images in latent space."""
 
@@ -14,7 +15,7 @@ from vaeviz.figures import maps
 from vaeviz.inference import supports
 from vaeviz.ui import panels, views
 from vaeviz.ui.cache import ModelRef, encoded, get_model
-from vaeviz.ui.inputs import digit_input
+from vaeviz.ui.inputs import picture_input
 from vaeviz.ui.sidebar import require_model
 
 NEIGHBOURS = 6  # one row beside each map
@@ -42,18 +43,25 @@ st.title("Draw and encode")
 sel = require_model()
 refs = sel.refs()
 
-if any(get_model(r).cfg.image_shape != (1, 28, 28) for r in refs):
-    st.info("Drawing and uploading digits needs models of 28×28 grey images; "
-            + ", ".join(r.label for r in refs if get_model(r).cfg.image_shape != (1, 28, 28))
-            + " takes other data (points, or pictures of another size). Pick an MNIST model in the sidebar.")
+shapes = {get_model(r).cfg.image_shape for r in refs}
+shape = next(iter(shapes))
+if len(shapes) > 1 or shape[1] < 8:
+    st.info("Draw and encode needs the models to take pictures of one shape; "
+            + (f"{refs[0].label} takes points, not pictures." if shape[1] < 8 else
+               "these two take different ones: compare models of the same data."))
     st.stop()
+digits = shape == (1, 28, 28)
 left, right = st.columns([1, 2], gap="large")
 with left:
-    st.markdown("Draw a digit, or upload a photo or scan of one.")
-    x = digit_input("draw")
+    st.markdown("Draw a digit, or upload a photo or scan of one." if digits else
+                f"Upload a picture: it is cropped to its centre square and resized to {shape[1]}×{shape[2]}, as "
+                "the model's training pictures were. (Drawing is for models of 28×28 grey digits.)")
+    x = picture_input("draw", shape)
+    scale = max(1, 224 // shape[1])
     if x is not None:
-        st.image(views.as_picture(x[0].numpy(), 8), width=224,
-                 caption="as the models see it: cropped, fitted in 20×20, centred by mass in 28×28")
+        st.image(views.as_picture(latent.pictures(x[None])[0], scale), width=224,
+                 caption="as the models see it: " + ("cropped, fitted in 20×20, centred by mass in 28×28" if digits
+                                                     else f"{shape[1]}×{shape[2]}"))
         level = st.slider("Add noise (σ)", 0.0, 0.8, 0.0, 0.05, key="draw_noise",
                           help="Gaussian noise on every pixel, clipped to [0, 1]: noisy in, and what comes out? "
                                "A denoising AE was trained for this.")
@@ -61,7 +69,8 @@ with left:
             from vaeviz.models.autoencoders import corrupt
 
             x = corrupt(x, "gaussian", level, torch.Generator().manual_seed(0))
-            st.image(views.as_picture(x[0].numpy(), 8), width=224, caption=f"with noise σ = {level:g}: what the models get")
+            st.image(views.as_picture(latent.pictures(x[None])[0], scale), width=224,
+                     caption=f"with noise σ = {level:g}: what the models get")
 if x is None:
     st.stop()
 
@@ -74,7 +83,7 @@ with right:
         recon = latent.decode(model, mu)[0]
         results.append((ref, model, mu[0], None if logvar is None else logvar[0]))
         col.markdown(f"**{model.kind.upper()}** · {ref.label}")
-        col.image(views.as_picture(recon, 8), width=224, caption="reconstruction")
+        col.image(views.as_picture(recon, scale), width=224, caption="reconstruction")
         if logvar is not None:
             active = unit_activity(encoded(ref)[0]) > 0.01
             sigma = np.exp(0.5 * logvar[0])

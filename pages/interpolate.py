@@ -16,7 +16,7 @@ from vaeviz.contrast import telling_pair
 from vaeviz.figures import maps, strips
 from vaeviz.ui import panels, urlstate, views
 from vaeviz.ui.cache import ModelRef, data_cloud, encoded, get_model
-from vaeviz.ui.inputs import digit_input
+from vaeviz.ui.inputs import picture_input
 from vaeviz.ui.live import Released, browser_decoder, live_key, live_scrubber
 from vaeviz.ui.sidebar import require_model
 
@@ -24,10 +24,17 @@ SOURCES = ["Test-set indices", "Random pair by label", "Draw", "Upload"]
 PATH_NAMES = {"linear": "straight line (lerp)", "spherical": "great circle (slerp)"}
 
 
-def defaults(n_test: int) -> None:
+def defaults(n_test: int, n_classes: int) -> None:
     for key, value in (("interp_source", SOURCES[1]), ("interp_la", 1), ("interp_lb", 7), ("interp_steps", 10),
                        ("interp_path", "linear")):
         st.session_state.setdefault(key, value)
+    for key, fallback in (("interp_la", min(1, n_classes - 1)), ("interp_lb", n_classes - 1)):
+        if not 0 <= st.session_state[key] < n_classes:  # 1 and 7 are digits' defaults; fewer classes: others
+            st.session_state[key] = fallback
+            st.session_state.pop("interp_i" if key == "interp_la" else "interp_j", None)
+    for end in ("interp_i", "interp_j"):
+        if st.session_state.get(end, 0) >= n_test:  # from a model with a larger test set
+            st.session_state.pop(end)
     if "interp_i" not in st.session_state or "interp_j" not in st.session_state:
         draw_pair(n_test, only_missing=True)  # the first random pair of the default labels
 
@@ -64,7 +71,11 @@ def find_telling_pair(refs: list[ModelRef], n_test: int) -> None:
 
 def pick_pair(split, n_test: int, refs: list[ModelRef]):
     """(the two images (2, C, H, W), their labels or None, their names), or None when not given yet."""
-    source = st.segmented_control("Pick the two images", SOURCES, key="interp_source", required=True)
+    shape = tuple(split.images.shape[1:])
+    options = SOURCES if shape == (1, 28, 28) else [s for s in SOURCES if s != "Draw"]  # drawing: digits only
+    if st.session_state.get("interp_source") not in options:
+        st.session_state["interp_source"] = "Upload"
+    source = st.segmented_control("Pick the two images", options, key="interp_source", required=True)
     classes = list(range(len(split.classes)))
     if source in SOURCES[:2]:
         a, b, c, d = st.columns([1, 1, 0.8, 1])
@@ -90,10 +101,10 @@ def pick_pair(split, n_test: int, refs: list[ModelRef]):
     a, b = st.columns(2)
     with a:
         st.markdown("**Start**")
-        start = digit_input("interp_start", default="Upload" if source == "Upload" else "Draw")
+        start = picture_input("interp_start", shape, default="Upload" if source == "Upload" else "Draw")
     with b:
         st.markdown("**End**")
-        end = digit_input("interp_end", default="Upload" if source == "Upload" else "Draw")
+        end = picture_input("interp_end", shape, default="Upload" if source == "Upload" else "Draw")
     if start is None or end is None:
         st.info("Give both a start and an end image.")
         return None
@@ -155,7 +166,7 @@ urlstate.note(urlstate.bind(
     urlstate.state("steps", "interp_steps", urlstate.whole(2, 30)),
     urlstate.state("path", "interp_path", urlstate.choice(list(latent.PATHS))),
 ))
-defaults(n_test)
+defaults(n_test, len(split.classes))
 st.caption("Encode two images, walk the latent space from one code to the other, and decode every step. Whether a "
            "model's path stays among the images it knows is measured below, for this pair and for 500 random ones.")
 if note:

@@ -16,7 +16,7 @@ from vaeviz.jobs import FULL_GC_EVERY_POLLS, RunSpec, parse_betas, sweep_specs
 from vaeviz.train import pick_device
 from vaeviz.ui import flash, views
 from vaeviz.ui.sidebar import selected
-from vaeviz.ui.training import (live_figures, owner_alive, register_finished, settings_panel, status_panel,
+from vaeviz.ui.training import (chosen_dataset, live_figures, owner_alive, register_finished, settings_panel, status_panel,
                                 sweep_results, training_session)
 
 POLL_S = 1.0
@@ -26,7 +26,7 @@ ON_GPU = pick_device("auto").type != "cpu"
 DEFAULTS = {
     "trainer_mode": "One model", "trainer_dataset": "mnist", "trainer_kind": "vae", "trainer_arch": "mlp",
     "trainer_noise": 0.3, "trainer_sparsity": 0.1, "trainer_contraction": 0.01, "trainer_bottom_dim": 32,
-    "trainer_kl_warmup": 0.0,
+    "trainer_kl_warmup": 0.0, "trainer_folder": "", "trainer_size": 32, "trainer_channels": "colour",
     "trainer_latent": 2, "trainer_beta": 1.0, "trainer_epochs": 20 if ON_GPU else 3, "trainer_lr": 1e-3,
     "trainer_batch": 128, "trainer_images": "all", "trainer_seed": 0, "sweep_betas": "0, 0.1, 1, 4, 10",
     "sweep_epochs": 5 if ON_GPU else 2, "sweep_images": "all" if ON_GPU else 10_000,
@@ -51,7 +51,7 @@ def specs_from_settings() -> list[RunSpec]:
     s = st.session_state[SETTINGS]  # widgets not drawn in this mode (β in a sweep) keep their last value
     sweep = s["trainer_mode"] == "β sweep"
     images = s["sweep_images" if sweep else "trainer_images"]
-    base = RunSpec(dataset=s["trainer_dataset"], kind="vae" if sweep else s["trainer_kind"],
+    base = RunSpec(dataset=chosen_dataset(s), kind="vae" if sweep else s["trainer_kind"],
                    arch=s["trainer_arch"], latent_dim=int(s["trainer_latent"]), beta=float(s["trainer_beta"]),
                    epochs=int(s["sweep_epochs" if sweep else "trainer_epochs"]), lr=float(s["trainer_lr"]),
                    batch_size=int(s["trainer_batch"]), train_images=None if images == "all" else int(images),

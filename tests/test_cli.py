@@ -64,7 +64,7 @@ def test_offline_dataset_trains_without_files(tmp_path):
         (["train", "--beta", "-1", "--dataset", "digits"], "beta"),
         (["train", "--lr", "inf", "--dataset", "digits"], "learning rate"),
         (["train", "--epochs", "two"], "invalid int"),
-        (["train", "--dataset", "cifar"], "invalid choice"),
+        (["train", "--dataset", "cifar"], "unknown data set 'cifar'"),
         (["eval", "no/such/file.safetensors"], "no such checkpoint"),
         (["train", "--device", "cuda:0", "--dataset", "digits"], "cuda"),
     ],

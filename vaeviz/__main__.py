@@ -19,8 +19,9 @@ from . import __version__
 from dataclasses import replace
 
 from .checkpoint import checkpoint_summary, find_checkpoints, load_checkpoint, save_checkpoint, user_dir
-from .config import ModelConfig, TrainConfig, shown
-from .data import DATASETS, dataset_spec, load_split
+from .config import ModelConfig, TrainConfig, conv_channels_for, shown
+from .data import DATASETS, dataset_spec, dataset_stem, load_split
+from .folders import FolderSet
 from .jobs import MAX_SAVED_STEPS, thin
 from .meta import Curves, Metrics, TrainingRun
 from .metrics import evaluate, iw_nll
@@ -49,6 +50,14 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
     return value
+
+
+def _dataset(text: str) -> str:
+    """A data set's name, or folder:PATH (checked when the command runs, with --image-size and --channels)."""
+    if text in DATASETS or text.startswith("folder:"):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown data set {text!r}; expected one of {', '.join(sorted(DATASETS))}, "
+                                     "or folder:PATH for a folder of pictures")
 
 
 def _number(text: str) -> float:
@@ -85,7 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="epochs over which the KL weight ramps from 0 to beta (VAE; 0: off)")
     train.add_argument("--ema", type=_number, default=0.0,
                        help="keep a moving average of the weights with this decay (e.g. 0.999); 0: off")
-    train.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
+    train.add_argument("--dataset", type=_dataset, default="mnist",
+                       help=f"{', '.join(sorted(DATASETS))}, or folder:PATH (your own pictures)")
+    train.add_argument("--image-size", type=_positive_int, default=None,
+                       help="folder: resize pictures to this square side, 28 to 128 (default 28)")
+    train.add_argument("--channels", type=int, choices=[1, 3], default=None,
+                       help="folder: 1 for grey, 3 for colour (default 1)")
+    train.add_argument("--split-seed", type=_count, default=None,
+                       help="folder: the seed of the held-out test split (default 0)")
     train.add_argument("--data-dir", default=None, help="data folder (default $VAEVIZ_DATA_DIR or data/)")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     train.add_argument("--seed", type=int, default=0)
@@ -98,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="measure a checkpoint on its data set's test split")
     ev.add_argument("checkpoint")
-    ev.add_argument("--dataset", choices=sorted(DATASETS), default=None, help="default: the one it was trained on")
+    ev.add_argument("--dataset", type=_dataset, default=None, help="default: the one it was trained on")
     ev.add_argument("--data-dir", default=None)
     ev.add_argument("--device", default="auto")
     ev.add_argument("--limit", type=_positive_int, default=None, help="use only the first N test images")
@@ -169,10 +185,31 @@ def _widths(text: str | None) -> tuple[int, ...] | None:
         raise ValueError(f"--hidden must be whole numbers separated by commas, got {shown(text)!r}") from None
 
 
+def _training_data(args: argparse.Namespace):
+    """The data set's spec, with a folder's pictures read (and its summary line printed) up front."""
+    folder_options = {"size": args.image_size, "channels": args.channels, "seed": args.split_seed}
+    if not args.dataset.startswith("folder:"):
+        if any(v is not None for v in folder_options.values()):
+            raise ValueError(f"--image-size, --channels and --split-seed are for folder: data sets; "
+                             f"{args.dataset} images are {'x'.join(map(str, DATASETS[args.dataset].image_shape))}")
+        return dataset_spec(args.dataset)
+    spec = dataset_spec(args.dataset, **folder_options)
+    data = FolderSet.parse(spec.name).read(None if args.quiet else _progress_line)
+    print(data.summary, file=sys.stderr)
+    return spec
+
+
+def _progress_line(done: int, total: int) -> None:
+    print(f"\rreading pictures: {done:,}/{total:,}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+
 def cmd_train(args: argparse.Namespace) -> dict:
-    spec = dataset_spec(args.dataset)
+    spec = _training_data(args)
+    args.dataset = spec.name
     channels, height, width = spec.image_shape
     options = {k: v for k, v in (("sigma", args.sigma), ("hidden", _widths(args.hidden))) if v is not None}
+    if args.arch == "conv" and height > 28:
+        options["conv_channels"] = conv_channels_for(min(height, width))
     cfg = ModelConfig(
         arch=args.arch,
         latent_dim=args.latent_dim,
@@ -194,7 +231,8 @@ def cmd_train(args: argparse.Namespace) -> dict:
     )
     if args.out is not None and not args.out.strip():
         raise ValueError("--out is empty: give a file name ending in .safetensors")
-    out = Path(args.out) if args.out else user_dir() / f"{args.dataset}-{args.model}-{args.arch}-{args.latent_dim}.safetensors"
+    stem = dataset_stem(spec.name)
+    out = Path(args.out) if args.out else user_dir() / f"{stem}-{args.model}-{args.arch}-{args.latent_dim}.safetensors"
     if out.suffix != ".safetensors":
         raise ValueError(f"--out must end in .safetensors: {out}")
     _check_writable(out)  # before the data is read and the training done, not after

@@ -21,6 +21,22 @@ MAX_SIDE = 256  # the largest image side a model may be built for (keeps layers 
 MAX_LAYERS = 8  # hidden layers (mlp) or convolutions (conv); the shipped models have 2
 
 
+def conv_channels_for(side: int) -> tuple[int, ...]:
+    """Default channels of the conv architecture's stride-2 stages for square images of `side` pixels.
+
+    28 px (MNIST): two stages, 16 and 32 (the shipped models). Larger: one stage per halving while the
+    map stays at least 4 px and even, widths 32, 64, 128, 256, 256 (32 px: 3 stages to 4x4; 64: 4; 128: 5).
+    """
+    if side <= 28:
+        return (16, 32)
+    stages = 0
+    while side % 2 == 0 and side // 2 >= 4 and stages < 5:
+        side, stages = side // 2, stages + 1
+    if stages == 0:
+        raise ValueError(f"the conv architecture halves the image, so its side must be even, got {side}")
+    return tuple(min(32 * 2 ** i, 256) for i in range(stages))
+
+
 def shown(value: Any, limit: int = 40) -> str:
     """A value for an error message, cut to `limit` characters: values may come from a hostile file."""
     text = value if isinstance(value, str) else repr(value)

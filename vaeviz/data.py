@@ -14,6 +14,8 @@ never runs a per-image Python transform.
   (fit in 20x20, centre in 28x28). It needs no network at all.
 - `circle` is the synthetic 2-D data of the lecture notes: points on a noisy circle, stored as
   1x1x2 "images" in [0, 1], labelled by which eighth of the circle they lie in.
+- `folder:PATH` is a folder of the user's own pictures, at a chosen size in grey or colour
+  (`vaeviz.folders`). The app passes `roots` so that only folders under the allowed roots are read.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from . import folders
+from .config import shown
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SPLITS = ("train", "test")
@@ -302,10 +307,58 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-def dataset_spec(name: str) -> DatasetSpec:
+def dataset_spec(name: str, *, roots: Sequence[Path] | None = None, **folder_options) -> DatasetSpec:
+    """The named data set. `folder:PATH` names one from a folder (`folder_options`: size, channels, seed,
+    base for a relative PATH); with `roots`, only under those folders. Unknown names are a ValueError."""
+    if name.startswith(folders.PREFIX):
+        try:
+            return _folder_spec(folders.FolderSet.parse(name, roots=roots, **folder_options))
+        except folders.FolderError as exc:
+            raise DataUnavailable(str(exc)) from None
     if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)}")
+        raise ValueError(f"unknown data set {shown(name)!r}; expected one of {', '.join(DATASETS)}, or folder:PATH")
     return DATASETS[name]
+
+
+def dataset_stem(name: str) -> str:
+    """A data set's name for file names: `mnist`, or a folder's as `shapes-32px`."""
+    if not name.startswith(folders.PREFIX):
+        return name
+    folder = folders.FolderSet.parse(name)
+    return f"{folder.path.name}-{folder.size}px"
+
+
+def dataset_label(name: str | None) -> str:
+    """A data set's name for a table or caption: a folder's as `shapes/ · 32 px colour`, others as they are."""
+    if not name or not name.startswith(folders.PREFIX):
+        return name or "?"
+    try:
+        folder = folders.FolderSet.parse(name)
+    except folders.FolderError:
+        return shown(name)
+    return f"{folder.path.name}/ · {folder.size} px {'colour' if folder.channels == 3 else 'grey'}"
+
+
+def _folder_spec(folder: folders.FolderSet) -> DatasetSpec:
+    try:
+        classes = folder.classes()
+    except (folders.FolderError, OSError) as exc:
+        raise DataUnavailable(str(exc) if isinstance(exc, folders.FolderError) else
+                              f"the folder {folder.path} cannot be read ({exc.strerror or exc})") from None
+
+    def load(split: str, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+        try:
+            data = folder.read()
+        except folders.FolderError as exc:
+            raise DataUnavailable(str(exc)) from None
+        except OSError as exc:
+            raise DataUnavailable(f"the folder {folder.path} cannot be read ({exc.strerror or exc})") from None
+        images, labels = data.train if split == "train" else data.test
+        return torch.from_numpy(images), torch.from_numpy(labels)
+
+    # Colour photographs are not near-binary as digits are: a Gaussian decoder is their natural default.
+    return DatasetSpec(folder.name, folder.title, classes, folder.image_shape, load, True,
+                       likelihood="gaussian" if folder.channels == 3 else "bernoulli")
 
 
 def load_split(
@@ -315,9 +368,12 @@ def load_split(
     root: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     limit: int | None = None,
+    roots: Sequence[Path] | None = None,
 ) -> Split:
-    """Load a whole split as float tensors in [0, 1] on `device` (the first `limit` images if given)."""
-    spec = dataset_spec(name)
+    """Load a whole split as float tensors in [0, 1] on `device` (the first `limit` images if given).
+
+    A `folder:` data set is read only under `roots` when they are given (the app gives them)."""
+    spec = dataset_spec(name, roots=roots)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected train or test")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):

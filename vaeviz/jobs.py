@@ -33,8 +33,9 @@ import torch
 
 from . import latent
 from .catalogue import ModelRef, SessionModels
-from .config import ModelConfig, TrainConfig
-from .data import Split, class_exemplars, dataset_spec, load_split
+from .config import ModelConfig, TrainConfig, conv_channels_for
+from .data import Split, class_exemplars, dataset_spec, dataset_stem, load_split
+from .folders import allowed_roots
 from .meta import Curves, Metrics, TrainingRun
 from .metrics import ACTIVE_UNIT_VARIANCE, evaluate, unit_activity
 from .models import MODELS, Model, build_model
@@ -100,11 +101,12 @@ class RunSpec:
 
     def model_config(self) -> ModelConfig:
         """The architecture, with the image shape and likelihood of the data set (or the kind's own)."""
-        spec = dataset_spec(self.dataset)
+        spec = dataset_spec(self.dataset, roots=allowed_roots())
         channels, height, width = spec.image_shape
         cls = MODELS.get(self.kind)
         uses_beta = cls is not None and cls.uses_beta
-        return ModelConfig(arch=self.arch, latent_dim=self.latent_dim, channels=channels, height=height,
+        larger = {"conv_channels": conv_channels_for(min(height, width))} if self.arch == "conv" and height > 28 else {}
+        return ModelConfig(arch=self.arch, latent_dim=self.latent_dim, channels=channels, height=height, **larger,
                            width=width, beta=float(self.beta) if uses_beta else 1.0,
                            likelihood=(cls.likelihood if cls is not None and cls.likelihood else spec.likelihood),
                            noise=self.noise, sparsity=self.sparsity, contraction=self.contraction,
@@ -128,7 +130,7 @@ class RunSpec:
 
     def label(self) -> str:
         """A default name: data set, kind, architecture, latent size (and beta where it applies)."""
-        name = f"{self.dataset}-{self.kind}-{self.arch}-{self.latent_dim}"
+        name = f"{dataset_stem(self.dataset)}-{self.kind}-{self.arch}-{self.latent_dim}"
         return name + (f"-beta{self.beta:g}".replace(".", "p") if MODELS[self.kind].uses_beta else "")
 
 
@@ -229,7 +231,7 @@ def thin(records: Sequence, limit: int) -> list:
 @functools.lru_cache(maxsize=4)
 def _whole_split(dataset: str, split: str, device: str) -> Split:
     """Whole splits, kept for the next run (a sweep reads the same data five times). Read-only."""
-    return load_split(dataset, split, device=device)
+    return load_split(dataset, split, device=device, roots=allowed_roots())  # folders: only the allowed roots
 
 
 def default_threads() -> int:

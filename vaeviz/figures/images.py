@@ -14,7 +14,7 @@ from .palette import FONT
 
 
 def png_data_uri(image: np.ndarray) -> str:
-    """A greyscale image (H, W) as a PNG data: URI: uint8 pixels as they are, floats in [0, 1]
+    """An image (H, W) grey or (H, W, 3) colour as a PNG data: URI: uint8 pixels as they are, floats in [0, 1]
     scaled to 0..255. For Plotly layout images and pictures that must not become media files."""
     pixels = image if image.dtype == np.uint8 else to_uint8(image)
     buf = io.BytesIO()
@@ -24,8 +24,10 @@ def png_data_uri(image: np.ndarray) -> str:
 
 def image_grid(mosaic: np.ndarray, *, xs: np.ndarray | None = None, ys: np.ndarray | None = None,
                axis_titles: tuple[str, str] = ("", ""), height: int = 600, title: str = "") -> go.Figure:
-    """A mosaic of decoded images (from `latent.mosaic`) with latent coordinates on the axes."""
-    fig = go.Figure(go.Image(z=np.repeat(to_uint8(mosaic)[..., None], 3, axis=2), hoverinfo="skip"))
+    """A mosaic of decoded images (from `latent.mosaic`: grey or colour) with latent coordinates on the axes."""
+    pixels = to_uint8(mosaic)
+    rgb = pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)  # grey (H, W) or colour (H, W, 3)
+    fig = go.Figure(go.Image(z=rgb, hoverinfo="skip"))
     rows, cols = (len(ys) if ys is not None else 1), (len(xs) if xs is not None else 1)
     h, w = mosaic.shape[:2]
     cell_w, cell_h = (w + 1) / cols, (h + 1) / rows
@@ -45,7 +47,7 @@ def image_grid(mosaic: np.ndarray, *, xs: np.ndarray | None = None, ys: np.ndarr
 
 
 def png_bytes(image: np.ndarray, scale: int = 4) -> bytes:
-    """A greyscale image (H, W) in [0, 1] as PNG bytes, enlarged `scale` times (nearest)."""
+    """An image (H, W) or (H, W, 3) in [0, 1] as PNG bytes, enlarged `scale` times (nearest)."""
     img = Image.fromarray(to_uint8(image)).resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
@@ -53,7 +55,7 @@ def png_bytes(image: np.ndarray, scale: int = 4) -> bytes:
 
 
 def gif_bytes(frames: np.ndarray, scale: int = 6, ms_per_frame: int = 120, bounce: bool = True) -> bytes:
-    """Frames (K, H, W) in [0, 1] as an animated GIF that loops (there and back if `bounce`)."""
+    """Frames (K, H, W) or (K, H, W, 3) in [0, 1] as an animated GIF that loops (there and back if `bounce`)."""
     order = list(range(len(frames))) + (list(range(len(frames) - 2, 0, -1)) if bounce else [])
     h, w = frames.shape[1:3]
     images = [Image.fromarray(to_uint8(frames[i])).resize((w * scale, h * scale), Image.NEAREST) for i in order]

@@ -24,7 +24,8 @@ import torch
 from .. import latent
 from ..catalogue import ModelRef, SessionModels, file_ref
 from ..checkpoint import SHIPPED_DIR, checkpoint_summary, find_checkpoints, load_checkpoint, user_dir
-from ..data import DataUnavailable, Split, load_split
+from ..data import DATASETS, DataUnavailable, Split, load_split
+from ..folders import allowed_roots
 from ..meta import CheckpointInfo, CheckpointMeta
 from ..models import Model
 from ..tasks import Task, TaskPool
@@ -152,17 +153,20 @@ def get_model(ref: ModelRef) -> Model:
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the test images ...")
 def _load_test(dataset: str) -> Split:
-    return load_split(dataset, "test")
+    return load_split(dataset, "test", roots=allowed_roots())  # a folder only under the server's allowed roots
 
 
-def test_data(dataset: str) -> tuple[Split, str, str | None]:
-    """The test split of `dataset`, or the offline digits if its files are missing.
+def test_data(dataset: str, shape: tuple[int, int, int] | None = None) -> tuple[Split, str, str | None]:
+    """The test split of `dataset`, or the offline digits if its files are missing (and, given the
+    model's image `shape`, the digits fit it; else the reason the data are missing, as a DataUnavailable).
 
     Returns (split, the data set actually used, a note for the page or None).
     """
     try:
         return _load_test(dataset or "mnist"), dataset or "mnist", None
     except DataUnavailable as exc:
+        if shape is not None and shape != DATASETS[FALLBACK_DATASET].image_shape:
+            raise
         note = f"{exc} Showing scikit-learn's bundled digits instead (they need no download)."
         return _load_test(FALLBACK_DATASET), FALLBACK_DATASET, note
 
@@ -170,7 +174,7 @@ def test_data(dataset: str) -> tuple[Split, str, str | None]:
 def data_for(ref: ModelRef) -> tuple[Split, str, str | None]:
     """The test data a model is explored with (its own data set, if its images fit the model)."""
     model = get_model(ref)
-    split, used, note = test_data(ref.dataset or "mnist")
+    split, used, note = test_data(ref.dataset or "mnist", model.cfg.image_shape)
     if tuple(split.images.shape[1:]) != model.cfg.image_shape:
         raise ValueError(f"the {used} images do not fit this model ({model.cfg.image_shape})")
     return split, used, note
@@ -217,7 +221,7 @@ def warm_tsne() -> None:
             if info.meta.config.latent_dim < 2 or info.meta.config.height < 8 or not info.meta.dataset:
                 continue
             ref = file_ref(info, "shipped", path.stat().st_mtime_ns)
-            split = load_split(ref.dataset, "test", limit=TSNE_POINTS)
+            split = load_split(ref.dataset, "test", limit=TSNE_POINTS, roots=allowed_roots())
             mu = latent.encode(load_checkpoint(path), split.images)[0]
             tsne_task(ref, ref.dataset, mu).done.wait()
         except (OSError, ValueError):  # a model without its data here: its map is computed when asked

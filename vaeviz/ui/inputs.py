@@ -1,7 +1,8 @@
-"""Image inputs shared by pages: a drawing canvas and a file upload, both turned into MNIST format.
+"""Image inputs shared by pages: a drawing canvas and a file upload, turned into a model's format.
 
 `drawn_digit` and `uploaded_digit` return a (1, 28, 28) tensor in [0, 1] (white ink on black), or
-None with a clear message in the page when there is nothing usable. Uploads are read in memory and
+None with a clear message in the page when there is nothing usable; `picture_input` offers them to
+28x28 grey models and, to models of other pictures (colour, any size), `uploaded_picture`. Uploads are read in memory and
 never written to disk.
 """
 
@@ -45,6 +46,36 @@ def drawn_digit(key: str, *, size: int = CANVAS_PX) -> torch.Tensor | None:
     except BadImage as exc:
         st.warning(str(exc))
         return None
+
+
+def picture_input(key: str, shape: tuple[int, int, int], *, default: str = "Draw") -> torch.Tensor | None:
+    """An input for models of `shape` (C, H, W): a digit drawn or uploaded for 28x28 grey models, else an
+    uploaded picture prepared as a folder's pictures are (`uploaded_picture`). (C, H, W) in [0, 1], or None."""
+    if shape == (1, 28, 28):
+        return digit_input(key, default=default)
+    return uploaded_picture(f"{key}::picture", shape)
+
+
+def uploaded_picture(key: str, shape: tuple[int, int, int]) -> torch.Tensor | None:
+    """A file upload turned into an image of `shape` as `vaeviz.folders` turns a folder's pictures into a
+    data set (upright, centre-cropped to a square, resized; grey or colour), or None."""
+    from ..folders import fit_picture
+
+    c, h, w = shape
+    file = st.file_uploader(f"Upload a picture ({'colour' if c == 3 else 'grey'}, shown to the model at {h}×{w})",
+                            type=UPLOAD_TYPES, key=key, max_upload_size=MAX_UPLOAD_MB,
+                            help="Cropped to its centre square and resized, as the model's training pictures were.")
+    if file is None:
+        return None
+    if h != w or c not in (1, 3):
+        st.error(f"This model takes {c}x{h}x{w} images; uploads are prepared for square grey or colour ones.")
+        return None
+    try:
+        pixels = fit_picture(open_image(file.getvalue()), h, c)
+    except BadImage as exc:
+        st.error(plain(f"{file.name}: {exc}"))
+        return None
+    return torch.from_numpy(pixels).float().div_(255.0)
 
 
 def uploaded_digit(key: str, label: str = "Upload a picture of a digit") -> torch.Tensor | None:

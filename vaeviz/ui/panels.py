@@ -288,8 +288,9 @@ def code_histograms(refs: list[ModelRef], *, key: str, dims: int = 4) -> None:
 @st.cache_resource(show_spinner=False)
 def _probe_train(dataset: str):
     from ..data import load_split
+    from ..folders import allowed_roots
 
-    return load_split(dataset, "train", limit=10_000)
+    return load_split(dataset, "train", limit=10_000, roots=allowed_roots())
 
 
 @st.cache_data(max_entries=32, show_spinner="Training a linear probe on each model's codes ...")
@@ -417,7 +418,8 @@ def latent_grid(ref: ModelRef, mu: np.ndarray | None, n_test: int) -> None:
 
 def reconstructions(refs: list[ModelRef], *, key: str, n: int = 10) -> None:
     """One test image per class, optionally corrupted, and each model's reconstruction of it, with each
-    model's BCE per pixel against the *clean* images: noisy in, clean out, for a denoising AE."""
+    model's error against the *clean* images (BCE per pixel; RMS error for a Gaussian decoder): noisy in,
+    clean out, for a denoising AE."""
     from ..models.autoencoders import corrupt
 
     models = [get_model(r) for r in refs]
@@ -436,8 +438,12 @@ def reconstructions(refs: list[ModelRef], *, key: str, n: int = 10) -> None:
     rows = [("the test images", latent.pictures(x))] + ([("what the models get", latent.pictures(noisy))] if level else [])
     for ref, model in zip(refs, models):
         with torch.no_grad():
-            bce = float(recon_nll(model.cfg, x, model.decode_logits(model.encode(noisy)[0])).mean()) / model.cfg.pixels
-        rows.append((f"{model.kind.upper()} {ref.name}\nBCE {bce:.3f} per pixel, against the clean images",
+            logits = model.decode_logits(model.encode(noisy)[0])
+            if model.cfg.likelihood == "bernoulli":
+                error = f"BCE {float(recon_nll(model.cfg, x, logits).mean()) / model.cfg.pixels:.3f} per pixel"
+            else:  # a Gaussian decoder's -log p depends on its sigma; the RMS error is the plain measure
+                error = f"RMS error {float((torch.sigmoid(logits) - x).pow(2).mean().sqrt()):.3f} per value"
+        rows.append((f"{model.kind.upper()} {ref.name}\n{error}, against the clean images",
                      latent.decode(model, latent.encode(model, noisy)[0])))
     st.image(strips.gallery(rows, scale=3, label_width=300), width="stretch")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from ..catalogue import SessionModels
+from ..data import dataset_label
 from ..models import MODELS
 from ..train import pick_device
 from . import flash, identity, present, urlstate
@@ -134,7 +135,7 @@ def sidebar() -> Selection:
     facts = f"**{m.kind.upper()}** · {m.cfg.arch} · {m.cfg.latent_dim}-D latent"
     if m.meta.beta is not None:
         facts += f" · β = {m.meta.beta:g}"
-    side.caption(f"{facts}  \nData set: **{model.dataset or 'unknown'}** · Device: **{pick_device('auto')}** "
+    side.caption(f"{facts}  \nData set: **{dataset_label(model.dataset)}** · Device: **{pick_device('auto')}** "
                  "(the app decodes on the CPU)")
     side.toggle("Presentation mode", key=present.KEY,
                 help="Hides the sidebar and the secondary controls, and enlarges text and pictures for the back "

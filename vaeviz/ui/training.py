@@ -223,6 +223,50 @@ def kind_options(cls, disabled: bool) -> None:
         col.number_input(label, low, high, step=step, key=f"trainer_{name}", disabled=disabled, help=help)
 
 
+FOLDER = "folder"  # the Trainer's data set choice for a folder of pictures
+FOLDER_SIZES = [28, 32, 48, 64, 96, 128]
+
+
+def chosen_dataset(s) -> str:
+    """The data set the settings name: a built-in one, or the folder's full name (checked against the
+    server's allowed roots; a FolderError, a ValueError, says why not)."""
+    if s["trainer_dataset"] != FOLDER:
+        return s["trainer_dataset"]
+    from ..data import data_dir
+    from ..folders import FolderSet, allowed_roots
+
+    return FolderSet.parse(f"folder:{s['trainer_folder'].strip()}", size=int(s["trainer_size"]),
+                           channels=3 if s["trainer_channels"] == "colour" else 1, roots=allowed_roots(),
+                           base=data_dir()).name
+
+
+def folder_options(disabled: bool) -> None:
+    """The folder, the size and grey or colour; and what is in the folder (its classes), or why it cannot be used."""
+    from ..data import DataUnavailable, dataset_spec
+    from ..folders import FolderError, allowed_roots
+
+    roots = allowed_roots()
+    c = st.columns([2, 1, 1])
+    c[0].text_input("Folder", key="trainer_folder", disabled=disabled, placeholder="e.g. celeba or shapes",
+                    help=f"A folder of PNG, JPEG, WebP or BMP pictures under {' or '.join(str(r) for r in roots)} "
+                         "(a path relative to the first). One sub-folder per class, or all together; train/ and "
+                         "test/ sub-folders are kept, else a tenth is held out (by the seed below).")
+    c[1].select_slider("Image size", FOLDER_SIZES, key="trainer_size", disabled=disabled,
+                       format_func=lambda n: f"{n} px", help="Each picture is centre-cropped to a square and resized.")
+    c[2].segmented_control("Pictures", ["grey", "colour"], key="trainer_channels", disabled=disabled, required=True)
+    if not st.session_state["trainer_folder"].strip():
+        st.caption("Name a folder of your pictures on this server.")
+        return
+    try:
+        spec = dataset_spec(chosen_dataset(st.session_state))
+    except (FolderError, DataUnavailable) as exc:
+        st.error(str(exc))
+        return
+    names = ", ".join(spec.classes[:8]) + (" …" if len(spec.classes) > 8 else "")
+    st.caption(f"{spec.title}: {len(spec.classes)} class{'es' if len(spec.classes) != 1 else ''} ({names}). The "
+               "pictures are read when training starts, once: the decoded pictures are cached beside them.")
+
+
 def settings_panel(disabled: bool, on_gpu: bool = False) -> None:
     """The Trainer's settings (their state: the page's `trainer_*` and `sweep_*` keys)."""
     from ..data import DATASETS
@@ -234,8 +278,8 @@ def settings_panel(disabled: bool, on_gpu: bool = False) -> None:
                          help="A β sweep trains one VAE per β in turn and plots reconstruction against KL.")
     sweep = s["trainer_mode"] == "β sweep"
     c = st.columns(4)
-    c[0].selectbox("Data set", list(DATASETS), key="trainer_dataset", disabled=disabled,
-                   format_func=lambda k: DATASETS[k].title)
+    c[0].selectbox("Data set", [*DATASETS, FOLDER], key="trainer_dataset", disabled=disabled,
+                   format_func=lambda k: DATASETS[k].title if k in DATASETS else "Your pictures (a folder)")
     if sweep:
         c[1].text_input("β values", key="sweep_betas", disabled=disabled, help="One VAE per value, e.g. 0, 0.1, 1, 4, 10.")
     else:
@@ -246,6 +290,8 @@ def settings_panel(disabled: bool, on_gpu: bool = False) -> None:
                    help="mlp: fully connected (fast on a CPU). conv: strided convolutions (better images, slower).")
     c[3].select_slider("Latent size", LATENTS, key="trainer_latent", disabled=disabled,
                        help="Dimensions of the code z. 2 draws the latent map as it is; more are projected (PCA).")
+    if s["trainer_dataset"] == FOLDER:
+        folder_options(disabled)
     cls = MODELS["vae" if sweep else s["trainer_kind"]]
     if not sweep:
         kind_options(cls, disabled)

@@ -13,6 +13,7 @@ import torch
 from .. import latent
 from ..catalogue import save_and_promote
 from ..checkpoint import user_dir
+from ..data import dataset_label
 from ..figures import images as image_figures
 from ..figures import maps, training
 from ..models import MODELS, Model
@@ -196,7 +197,7 @@ def zoo_row(ref: ModelRef, meta, size_bytes: int | None) -> dict:
     return {
         "name": ref.label,
         "source": SOURCE_TITLES.get(ref.source, ref.source),
-        "data set": meta.dataset or "?",
+        "data set": dataset_label(meta.dataset),
         "kind": meta.kind.upper(),
         "arch": meta.config.arch,
         "latent": meta.config.latent_dim,
@@ -272,7 +273,7 @@ def facts_line(ref: ModelRef, meta) -> str:
     facts = [f"**{meta.kind.upper()}**", meta.config.arch, f"{meta.config.latent_dim}-D latent"]
     if meta.beta is not None:
         facts.append(f"β = {meta.beta:g}")
-    facts.append(f"data set **{meta.dataset or '?'}**")
+    facts.append(f"data set **{dataset_label(meta.dataset)}**")
     epochs = meta.epochs
     if epochs is not None:
         run = f"{epochs} epoch{'' if epochs == 1 else 's'}"
