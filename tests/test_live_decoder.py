@@ -1,7 +1,7 @@
 """The live decoder in headless Chromium.
 
 Parity: for every shipped checkpoint (and a few built models, so conv, PCA and RGB decoders are
-covered whatever is shipped), the JavaScript forward pass gives PyTorch's image within 1e-4 on 100
+covered whatever is shipped, and a VAE imported from ONNX, for leaky ReLU, tanh and the scalar affine), the JavaScript forward pass gives PyTorch's image within 1e-4 on 100
 seeded random codes, and the canvas shows those pixels. Interaction, through the real app: a drag
 on the pad changes the image while the mouse is still down, the code arrives in Python when it is
 released, the scrubber does the same on the interpolation page, and nothing is fetched from
@@ -13,6 +13,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import tempfile
+from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
@@ -21,6 +23,7 @@ import torch
 from playwright.sync_api import expect
 
 from vaeviz import ModelConfig, build_model, webdecoder
+from vaeviz.config import conv_channels_for
 from vaeviz.checkpoint import SHIPPED_DIR, find_checkpoints, load_checkpoint
 
 from .support.browser_fixtures import require_chromium
@@ -29,6 +32,7 @@ from .support.browser import (
     wait_for_app,
 )
 from .support.live_browser import browser_decode, browser_draw, open_module_page
+from .support.onnx_models import imported_mixed_vae
 
 pytestmark = pytest.mark.browser
 
@@ -47,11 +51,20 @@ def _built(kind: str, cfg: ModelConfig):
     return model
 
 
+def _imported():
+    with tempfile.TemporaryDirectory() as folder:
+        return imported_mixed_vae(Path(folder))[0]
+
+
 BUILT = {
     "built-conv-vae": lambda: _built("vae", ModelConfig(arch="conv", latent_dim=16)),
     "built-conv-rgb-ae": lambda: _built("ae", ModelConfig(arch="conv", latent_dim=3, channels=3, height=32, width=32,
                                                           conv_channels=(8, 16, 8))),
     "built-pca": lambda: _built("pca", ModelConfig(latent_dim=8)),
+    # a folder's 64 px colour pictures: four stride-2 stages, as `vaeviz train --image-size 64 --channels 3` builds
+    "built-conv-rgb64-vae": lambda: _built("vae", ModelConfig(arch="conv", latent_dim=8, channels=3, height=64, width=64,
+                                                              conv_channels=conv_channels_for(64), likelihood="gaussian")),
+    "imported-onnx-vae": _imported,
 }
 SHIPPED = {p.stem: p for p in find_checkpoints([SHIPPED_DIR])}
 
