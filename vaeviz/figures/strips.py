@@ -112,7 +112,7 @@ def interpolation_gif(rows: list[StripRow], originals: tuple[np.ndarray, np.ndar
             canvas.paste(pic, (x, y))
         draw.text((width // 2, y + h * small // 2), f"start → end · step {i} of {k - 1}", fill=MUTED,
                   font=font(12), anchor="mm")
-        pictures.append(canvas.convert("P", palette=Image.ADAPTIVE, colors=64))
+        pictures.append(canvas.convert("P", palette=Image.ADAPTIVE, colors=256))
     buf = io.BytesIO()
     pictures[0].save(buf, format="GIF", save_all=True, append_images=pictures[1:], duration=ms_per_frame, loop=0)
     return buf.getvalue()
