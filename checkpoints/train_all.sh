@@ -35,5 +35,6 @@ run() { OMP_NUM_THREADS=1 "$VAEVIZ" train --quiet --lr-schedule cosine --out "ch
   # the autoencoder variants of the notes' exercises (weights chosen so each meets its bar in checkpoints/README.md)
   run mnist-dae-mlp-16 --model dae --arch mlp --latent-dim 16 --noise 0.3 --epochs 50
   run mnist-cae-mlp-16 --model cae --arch mlp --latent-dim 16 --contraction 0.002 --epochs 30
+  run mnist-sae-mlp-64 --model sae --arch mlp --latent-dim 64 --sparsity 0.52 --epochs 60
 ) > /tmp/train_queue_b.log 2>&1 &
 wait
