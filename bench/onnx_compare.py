@@ -6,11 +6,10 @@ serve): the files the browser must load, start-up (import the runtime, compile i
 create a session from the ONNX bytes, one run) and the frame time (one `session.run` + drawing,
 timed in batches of 10 as bench/decoder_fps.py does). The runtime's files are served to the page
 by a local HTTP server, so nothing comes from the network and the start-up is a lower bound: a
-real page would also download them. Needs the `onnx` package for the export (not a
-vaeviz dependency) and an unpacked onnxruntime-web:
+real page would also download them. Needs the `onnx` package for the export (a vaeviz
+dependency now, for `vaeviz import-onnx`) and an unpacked onnxruntime-web:
 
     cd /tmp && npm pack onnxruntime-web@1.30.0 && mkdir -p ort && tar xzf onnxruntime-web-1.30.0.tgz -C ort
-    .venv/bin/pip install onnx    # only for this comparison
     .venv/bin/python -m bench.onnx_compare --ort-dist /tmp/ort/package/dist [checkpoints ...]
 """
 

@@ -1,5 +1,5 @@
 """Model zoo: every model the app knows in one table; one model's curves, KL and samples; upload,
-download and delete checkpoints; two models compared on the same test images.
+download and delete checkpoints; import your own from ONNX; two models compared on the same test images.
 
 Shipped checkpoints are read-only here. User-saved ones can be deleted after a confirmation.
 Uploads are validated (`load_checkpoint` on the bytes, nothing written) and can then be saved
@@ -15,7 +15,7 @@ import streamlit as st
 from vaeviz import store
 from vaeviz.checkpoint import read_checkpoint_bytes
 from vaeviz.models import MODELS
-from vaeviz.ui import flash, identity, panels, views
+from vaeviz.ui import flash, identity, imports, panels, views
 from vaeviz.ui.mode import exploring
 from vaeviz.ui.cache import (ModelRef, forget_session_model, get_model, known_models, meta_of, register_upload,
                              unreadable_checkpoints)
@@ -179,6 +179,8 @@ def main() -> None:
     if not exploring():
         with st.expander("Upload a checkpoint", expanded=not refs):
             upload_panel()
+        with st.expander("Import your own model (ONNX encoder and decoder)"):
+            imports.import_panel(DETAILS)
         identity.admin_panel()
     problems = unreadable_checkpoints()
     if problems:

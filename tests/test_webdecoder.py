@@ -59,9 +59,9 @@ def test_hash_follows_the_weights():
 
 def test_unknown_layer_is_refused_with_a_reason():
     model = build_model("ae", CONFIGS["mlp"], seed=0)
-    model.decoder[1] = nn.Tanh()
+    model.decoder[1] = nn.GELU()
     spec, reason = webdecoder.runnable(model)
-    assert spec is None and "Tanh" in reason
+    assert spec is None and "GELU" in reason
 
 
 def test_custom_decode_is_refused():

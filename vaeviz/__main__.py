@@ -1,4 +1,4 @@
-"""The command line: `vaeviz train | eval | list | train-judge` (also `python -m vaeviz ...`).
+"""The command line: `vaeviz train | eval | list | train-judge | import-onnx` (also `python -m vaeviz ...`).
 
 Each command prints a human-readable account, then a JSON object as the last line of standard
 output, so scripts can read the result with `json.loads(stdout.splitlines()[-1])`. Expected errors
@@ -132,6 +132,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list the checkpoints the app knows")
     ls.add_argument("folders", nargs="*", help="folders to list (default: checkpoints/ and the user folder)")
+
+    im = sub.add_parser("import-onnx", help="make a checkpoint from your own encoder and decoder exported to ONNX "
+                                            "(docs/bring-your-own-model.md)")
+    im.add_argument("--encoder", required=True, help="the encoder's .onnx: images -> code (AE) or mu, log sigma^2 (VAE)")
+    im.add_argument("--decoder", required=True, help="the decoder's .onnx: codes -> images in [0, 1]")
+    im.add_argument("--kind", choices=["ae", "vae"], required=True)
+    im.add_argument("--out", required=True, help="checkpoint path (.safetensors)")
+    im.add_argument("--dataset", choices=sorted(DATASETS), default=None,
+                    help="the data set its pages encode (default mnist for 1x28x28 images; required otherwise)")
+    im.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli",
+                    help="the decoder's p(x|z), for its losses (default bernoulli)")
+    im.add_argument("--sigma", type=_number, default=None, help="gaussian likelihood: the decoder's std (default 0.1)")
+    im.add_argument("--image-shape", default=None, help="C,H,W, when both networks take and give flat vectors")
+    im.add_argument("--data-dir", default=None, help="data folder, for the test metrics")
+    im.add_argument("--test-limit", type=_positive_int, default=None, help="measure on the first N test images only")
+    im.add_argument("--no-eval", action="store_true", help="do not measure it on the data set's test split")
     return parser
 
 
@@ -342,7 +358,60 @@ def cmd_train_judge(args: argparse.Namespace) -> dict:
     return {"checkpoint": str(out), **record}
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list, "train-judge": cmd_train_judge}
+def _image_shape(text: str | None) -> tuple[int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"--image-shape must be three positive whole numbers C,H,W, got {shown(text)!r}")
+    return shape
+
+
+def cmd_import_onnx(args: argparse.Namespace) -> dict:
+    from .data import DataUnavailable
+    from .onnx_import import import_files
+
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        raise ValueError(f"--out must end in .safetensors: {out}")
+    _check_writable(out)
+    imported = import_files(args.encoder, args.decoder, args.kind, dataset=args.dataset, likelihood=args.likelihood,
+                            sigma=0.1 if args.sigma is None else args.sigma, image_shape=_image_shape(args.image_shape))
+    model = imported.model
+    for note in imported.notes:
+        print(f"note: {note}", file=sys.stderr)
+    metrics = None
+    if not args.no_eval:
+        try:
+            test = load_split(model.meta.dataset, "test", root=args.data_dir, limit=args.test_limit)
+        except DataUnavailable as exc:
+            print(f"warning: not measured on the test split: {exc}", file=sys.stderr)
+        else:
+            metrics = _test_metrics(model, test.images, 0, 0)
+            model.meta = replace(model.meta, metrics=metrics)
+    save_checkpoint(model, out)
+    cfg = model.cfg
+    article = "an" if model.kind == "ae" else "a"
+    print(f"imported {article} {model.kind.upper()} ({sum(p.numel() for p in model.parameters()):,} weights, latent "
+          f"size {cfg.latent_dim}, images {cfg.channels}x{cfg.height}x{cfg.width}) into {out}", file=sys.stderr)
+    return {
+        "checkpoint": str(out),
+        "kind": model.kind,
+        "arch": cfg.arch,
+        "latent_dim": cfg.latent_dim,
+        "image_shape": list(cfg.image_shape),
+        "dataset": model.meta.dataset,
+        "params": sum(p.numel() for p in model.parameters()),
+        "notes": list(imported.notes),
+        "test": _summary(metrics) if metrics is not None else None,
+    }
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "list": cmd_list, "train-judge": cmd_train_judge,
+            "import-onnx": cmd_import_onnx}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,16 +9,34 @@ an uploaded checkpoint fails early with a message a person understands (a `Value
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-ARCHS = ("mlp", "conv")
+from .netspec import Network
+
+ARCHS = ("mlp", "conv", "graph")  # graph: an imported network, its layers in `network` (vaeviz.onnx_import)
 LIKELIHOODS = ("bernoulli", "gaussian")
 CORRUPTIONS = ("gaussian", "mask")
 MAX_LATENT_DIM = 256
 MAX_BETA = 1000.0
 MAX_SIDE = 256  # the largest image side a model may be built for (keeps layers a sane size)
 MAX_LAYERS = 8  # hidden layers (mlp) or convolutions (conv); the shipped models have 2
+
+
+def env_whole(name: str, default: int, minimum: int = 0) -> int:
+    """The whole number in environment variable `name` (unset or blank: `default`); a ValueError naming
+    the variable for anything else, so a server's bad setting says which one it is."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {text!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
 
 
 def conv_channels_for(side: int) -> tuple[int, ...]:
@@ -93,6 +111,7 @@ class ModelConfig:
     sparsity: float = 0.0  # sae: weight of the L1 penalty on the (ReLU) codes, per image
     contraction: float = 0.0  # cae: weight of the penalty ||dz/dx||_F^2, per image
     bottom_dim: int = 32  # hvae: size of the lower stochastic layer z1 (latent_dim is the top layer z2)
+    network: str = ""  # graph only: the imported layers as canonical JSON (vaeviz.netspec); a string stays hashable
 
     def __post_init__(self) -> None:
         # JSON round trips turn tuples into lists; store tuples so the config stays hashable.
@@ -117,6 +136,12 @@ class ModelConfig:
         _check_float("sparsity weight", self.sparsity, 0.0, 100.0)
         _check_float("contraction weight", self.contraction, 0.0, 100.0)
         _check_int("bottom latent size", self.bottom_dim, 1, MAX_LATENT_DIM)
+        if self.arch == "graph" and not self.network:
+            raise ValueError("the graph architecture (an imported model) needs its network")
+        if self.arch != "graph" and self.network != "":
+            raise ValueError(f"only the graph architecture (an imported model) has a network, not {self.arch}")
+        if self.arch == "graph":  # a checkpoint's network is checked here, on load, before anything is built
+            Network.from_text(self.network).check(self.image_shape, self.latent_dim)
         if self.arch == "conv":
             factor = 2 ** len(self.conv_channels)
             if self.height % factor or self.width % factor:
@@ -135,7 +160,9 @@ class ModelConfig:
         return (self.channels, self.height, self.width)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        # An empty network is left out, so other architectures' headers stay as older versions read them.
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
+                if k != "network" or v}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":

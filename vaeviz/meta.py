@@ -200,6 +200,7 @@ class CheckpointMeta:
     created: str | None = None  # ISO time of the save that first wrote it
     version: str | None = None  # the vaeviz version that wrote it
     owner: str | None = None  # who saved it into the shared user folder (None: shipped or hand-copied)
+    imported: str | None = None  # where its weights came from when not trained by vaeviz ("ONNX: enc.onnx + ...")
     # Derived from the kind, not stored: whether config.beta weighs a KL term (set by the model's
     # class, `for_model`, and by the loader, which looks the kind up in the registry).
     uses_beta: bool = field(default=False, compare=False)
@@ -251,6 +252,7 @@ class CheckpointMeta:
             "metrics": self.metrics.to_dict(),
             "history": history,
             "owner": self.owner,
+            "imported": self.imported,
         }
         out = {}
         for key, value in header.items():
@@ -300,6 +302,7 @@ class CheckpointMeta:
                 created=_text("created", values.get("created"), 64),
                 version=_text("vaeviz_version", values.get("vaeviz_version"), 64),
                 owner=_text("owner", values.get("owner"), 200),
+                imported=_text("imported", values.get("imported"), 400),
             )
         except ValueError as exc:
             raise ValueError(f"{label}: {exc}") from None

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
+from .graph import graph_decoder, graph_encoder
 
 
 def mlp_encoder(cfg: ModelConfig, out_dim: int) -> nn.Sequential:
@@ -71,8 +72,8 @@ def conv_decoder(cfg: ModelConfig, in_dim: int | None = None) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-ENCODERS = {"mlp": mlp_encoder, "conv": conv_encoder}
-DECODERS = {"mlp": mlp_decoder, "conv": conv_decoder}
+ENCODERS = {"mlp": mlp_encoder, "conv": conv_encoder, "graph": graph_encoder}  # graph: imported (models/graph.py)
+DECODERS = {"mlp": mlp_decoder, "conv": conv_decoder, "graph": graph_decoder}
 
 
 class Clamp(nn.Module):

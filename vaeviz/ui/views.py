@@ -274,6 +274,8 @@ def facts_line(ref: ModelRef, meta) -> str:
     if meta.beta is not None:
         facts.append(f"β = {meta.beta:g}")
     facts.append(f"data set **{dataset_label(meta.dataset)}**")
+    if meta.imported:
+        facts.append("imported from ONNX (its own layers)")
     epochs = meta.epochs
     if epochs is not None:
         run = f"{epochs} epoch{'' if epochs == 1 else 's'}"

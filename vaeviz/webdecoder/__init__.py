@@ -1,8 +1,8 @@
 """The web decoder: a model's decoder as plain data, and the browser code that runs it.
 
 `decoder_spec(model)` walks `model.decoder_layers()` (the modules whose composition is `decode`)
-and writes them down as a list of layers (linear, ReLU, reshape, transposed convolution, and the
-output function: sigmoid, or a clamp for the linear kinds), with all weights concatenated into one
+and writes them down as a list of layers (linear, ReLU, leaky ReLU, tanh, a scalar affine y = a·x + b,
+reshape, transposed convolution, and the output function: sigmoid, or a clamp for the linear kinds), with all weights concatenated into one
 little-endian float32 buffer that layers point into by offset. The JavaScript forward pass beside
 this file (`decoder.js`, with the UI in `component.js` and `style.css`) reads exactly this format;
 `forward` below is its NumPy twin, used by tests to check the format itself. A decoder holding
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..models import Model
+from ..models.graph import Affine
 from ..models.layers import Clamp
 
 FORMAT = "vaeviz-webdecoder/1"
@@ -95,8 +96,14 @@ def _layers(modules: list[nn.Module], latent_dim: int, weights: _Weights) -> tup
             spec, shape = _conv_transpose(module, shape, weights)
         elif isinstance(module, nn.ReLU):
             spec = {"type": "relu"}
+        elif isinstance(module, nn.LeakyReLU):
+            spec = {"type": "leaky_relu", "slope": float(module.negative_slope)}
         elif isinstance(module, nn.Sigmoid):
             spec = {"type": "sigmoid"}
+        elif isinstance(module, nn.Tanh):
+            spec = {"type": "tanh"}
+        elif isinstance(module, Affine):  # y = scale * x + shift (an imported network's Mul/Add by a constant)
+            spec = {"type": "affine", "scale": float(module.scale), "shift": float(module.shift)}
         elif isinstance(module, Clamp):
             spec = {"type": "clamp", "min": float(module.low), "max": float(module.high)}
         elif isinstance(module, (nn.Unflatten, nn.Flatten)):
@@ -107,7 +114,8 @@ def _layers(modules: list[nn.Module], latent_dim: int, weights: _Weights) -> tup
             continue
         else:
             raise NotRunnable(f"its decoder has a {type(module).__name__} layer, which the browser decoder "
-                              "does not implement (it runs Linear, ConvTranspose2d, ReLU, Sigmoid and a clamp)")
+                              "does not implement (it runs Linear, ConvTranspose2d, ReLU, LeakyReLU, Sigmoid, Tanh, "
+                              "a scalar affine and a clamp)")
         layers.append(spec)
     return layers, shape
 
@@ -180,8 +188,14 @@ def forward(spec: dict[str, Any], z: np.ndarray) -> np.ndarray:
                 x = x + take(layer["bias"])
         elif kind == "relu":
             x = np.maximum(x, 0.0)
+        elif kind == "leaky_relu":
+            x = np.where(x > 0, x, x * layer["slope"])
         elif kind == "sigmoid":
             x = 1.0 / (1.0 + np.exp(-x))
+        elif kind == "tanh":
+            x = np.tanh(x)
+        elif kind == "affine":
+            x = x * layer["scale"] + layer["shift"]
         elif kind == "clamp":
             x = np.clip(x, layer["min"], layer["max"])
         elif kind == "reshape":

@@ -124,9 +124,22 @@ export function createDecoder(spec, weights) {
       case "relu":
         steps.push(elementwise(size, (v) => (v > 0 ? v : 0)));
         break;
+      case "leaky_relu": {
+        const slope = layer.slope;
+        steps.push(elementwise(size, (v) => (v > 0 ? v : v * slope)));
+        break;
+      }
       case "sigmoid":
         steps.push(elementwise(size, (v) => 1 / (1 + Math.exp(-v))));
         break;
+      case "tanh":
+        steps.push(elementwise(size, Math.tanh));
+        break;
+      case "affine": { // y = scale * x + shift: an imported network's multiply or add by a constant
+        const a = layer.scale, b = layer.shift;
+        steps.push(elementwise(size, (v) => a * v + b));
+        break;
+      }
       case "clamp": {
         const lo = layer.min, hi = layer.max;
         steps.push(elementwise(size, (v) => (v < lo ? lo : v > hi ? hi : v)));
