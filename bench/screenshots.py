@@ -47,7 +47,7 @@ def main() -> None:
                                 color_scheme="dark" if args.dark else "light")
         for path, name in targets(args):
             page.goto(f"{url}/{path}")
-            wait_for_app(page)
+            wait_for_app(page, timeout=240)
             page.wait_for_timeout(500)  # images decode, charts draw
             file = out / f"{name}{'-dark' if args.dark else ''}.png"
             page.screenshot(path=str(file), full_page=not args.viewport)

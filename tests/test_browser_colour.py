@@ -73,17 +73,23 @@ def test_every_page_shows_the_colour_model(browser, colour_app, path, title):
         page.close()
 
 
+def upload_on_draw(browser, url: str, picture) -> object:
+    """A new page on Draw and encode with the colour model, `picture` uploaded; no exception shown."""
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(f"{url}/draw?model={LABEL.replace(' ', '%20')}")
+    wait_for_app(page, timeout=120)
+    page.set_input_files("[data-testid='stMain'] input[type=file]", str(picture))
+    wait_for_app(page, timeout=60)
+    assert exceptions_shown(page) == []
+    return page
+
+
 def test_a_red_upload_reaches_the_screen_red(browser, colour_app, tmp_path):
     url, _ = colour_app
     red = tmp_path / "red.png"
     Image.new("RGB", (50, 40), (230, 20, 20)).save(red)
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page = upload_on_draw(browser, url, red)
     try:
-        page.goto(f"{url}/draw?model={LABEL.replace(' ', '%20')}")
-        wait_for_app(page, timeout=120)
-        page.set_input_files("[data-testid='stMain'] input[type=file]", str(red))
-        wait_for_app(page, timeout=60)
-        assert exceptions_shown(page) == []
         images = main_images(page)
         assert len(images) >= 2, "the upload as the model sees it, and a reconstruction"
         images[0].evaluate("(i) => i.decode ? i.decode().catch(() => null) : null")
@@ -99,13 +105,8 @@ def test_bad_pictures_in_an_upload_get_a_message(browser, colour_app, tmp_path):
     buf = io.BytesIO()
     Image.new("RGB", (50, 40), "blue").save(buf, "PNG")
     broken.write_bytes(buf.getvalue()[:60])
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page = upload_on_draw(browser, url, broken)
     try:
-        page.goto(f"{url}/draw?model={LABEL.replace(' ', '%20')}")
-        wait_for_app(page, timeout=120)
-        page.set_input_files("[data-testid='stMain'] input[type=file]", str(broken))
-        wait_for_app(page, timeout=60)
-        assert exceptions_shown(page) == []
         assert "truncated or corrupt" in page.inner_text("[data-testid='stMain']")
     finally:
         page.close()

@@ -33,7 +33,7 @@ import torch
 
 from . import latent
 from .catalogue import ModelRef, SessionModels
-from .config import ModelConfig, TrainConfig, conv_channels_for
+from .config import ModelConfig, TrainConfig, conv_channels_for, env_whole
 from .data import Split, class_exemplars, dataset_spec, dataset_stem, load_split
 from .folders import allowed_roots
 from .meta import Curves, Metrics, TrainingRun
@@ -636,18 +636,8 @@ class TrainingJob:
 def default_job_limit() -> int:
     """Training jobs at once: $VAEVIZ_MAX_TRAINING_JOBS, else on a GPU 2, on a CPU the cores minus
     one (at least one), so a class that all presses Start does not slow every slider in the room."""
-    env = os.environ.get("VAEVIZ_MAX_TRAINING_JOBS", "").strip()
-    if env:
-        try:
-            value = int(env)
-        except ValueError:
-            raise ValueError(f"VAEVIZ_MAX_TRAINING_JOBS must be a whole number, got {env!r}") from None
-        if value < 1:
-            raise ValueError(f"VAEVIZ_MAX_TRAINING_JOBS must be at least 1, got {value}")
-        return value
-    if pick_device("auto").type != "cpu":
-        return 2
-    return max(1, (os.cpu_count() or 2) - 1)
+    default = 2 if pick_device("auto").type != "cpu" else max(1, (os.cpu_count() or 2) - 1)
+    return env_whole("VAEVIZ_MAX_TRAINING_JOBS", default, minimum=1)
 
 
 class JobBoard:

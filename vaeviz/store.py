@@ -30,7 +30,7 @@ from typing import Iterator
 from .atomic import fcntl, write_atomic
 from .checkpoint import SHIPPED_DIR, SUFFIX, find_checkpoints, user_dir
 from .checkpoint import checkpoint_bytes as file_bytes
-from .config import shown
+from .config import env_whole, shown
 from .models import Model
 
 LOCK_NAME = ".vaeviz.lock"
@@ -77,20 +77,10 @@ class Quota:
     @classmethod
     def from_env(cls) -> "Quota":
         """$VAEVIZ_QUOTA_MODELS, $VAEVIZ_QUOTA_MB (per owner) and $VAEVIZ_USER_DIR_MB (the folder)."""
-        def read(name: str, default: int, scale: int = 1) -> int:
-            text = os.environ.get(name, "").strip()
-            if not text:
-                return default
-            try:
-                value = int(text)
-            except ValueError:
-                raise ValueError(f"{name} must be a whole number, got {text!r}") from None
-            if value < 0:
-                raise ValueError(f"{name} must be 0 or more, got {value}")
-            return value * scale
-
-        return cls(read("VAEVIZ_QUOTA_MODELS", cls.models_per_owner), read("VAEVIZ_QUOTA_MB", cls.bytes_per_owner, 2**20),
-                   read("VAEVIZ_USER_DIR_MB", cls.bytes_total, 2**20))
+        mb = 2**20
+        return cls(env_whole("VAEVIZ_QUOTA_MODELS", cls.models_per_owner),
+                   env_whole("VAEVIZ_QUOTA_MB", cls.bytes_per_owner // mb) * mb,
+                   env_whole("VAEVIZ_USER_DIR_MB", cls.bytes_total // mb) * mb)
 
 
 class QuotaExceeded(ValueError):

@@ -257,9 +257,13 @@ def amortization_step(refs: list[ModelRef]) -> None:
         f"Fitting each image's own q(z) from the encoder's answer, with the decoder fixed, gains {gap:.2f} nats of "
         f"ELBO per image on 20 test images (at most {most:.2f}): the **amortization gap**. For probabilistic PCA, "
         f"whose encoder is the exact posterior, it is {ppca_gap:.2f}.")
-    st.session_state.setdefault("lecture_gap_image", 0)
-    index = st.columns([1, 3])[0].number_input("Test image #", 0, len(split.images) - 1, key="lecture_gap_image")
-    panels.amortization(vae, split.images[int(index)], key="lecture_gap")
+    panels.amortization(vae, split.images[_test_image("lecture_gap_image", len(split.images))], key="lecture_gap")
+
+
+def _test_image(key: str, n: int) -> int:
+    """A test image's number, chosen in a narrow box (0 at first)."""
+    st.session_state.setdefault(key, 0)
+    return int(st.columns([1, 3])[0].number_input("Test image #", 0, n - 1, key=key))
 
 
 def denoising_step(refs: list[ModelRef]) -> None:
@@ -282,9 +286,7 @@ def sparse_step(refs: list[ModelRef]) -> None:
         f"A **sparse** autoencoder gets a wide code ({model.cfg.latent_dim} numbers) made non-negative by a ReLU and "
         f"an L1 penalty λ·Σz (λ = {model.cfg.sparsity:g}), so each image is built from a few parts: on the test set "
         f"{m.extra.get('active_codes', float('nan')):.1f} codes fire per image, with BCE {m.bce_per_pixel:.3f} per pixel.")
-    st.session_state.setdefault("lecture_sparse_image", 0)
-    index = st.columns([1, 3])[0].number_input("Test image #", 0, len(split.images) - 1, key="lecture_sparse_image")
-    panels.sparse_codes(sae, split.images[int(index)], key="lecture_sparse")
+    panels.sparse_codes(sae, split.images[_test_image("lecture_sparse_image", len(split.images))], key="lecture_sparse")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

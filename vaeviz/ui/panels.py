@@ -475,11 +475,15 @@ def sparse_codes(ref: ModelRef, x: torch.Tensor, *, key: str) -> None:
         st.caption(f"{len(firing)} of its {len(z)} codes fire for this image (on the test set, "
                    f"{float((mu > 0).sum(1).mean()):.1f} on average).")
     with right:
-        order = list(firing[np.argsort(-z[firing])]) + [i for i in range(len(z)) if z[i] <= 0]
-        parts = atoms(ref.key, model, mu)[order]
-        st.image(views.as_picture(latent.mosaic(parts, cols=16, pad=1, pad_value=1.0), 3), width="stretch")
-        st.caption("Each code's atom: what switching it on adds to the image (light: ink added, dark: ink taken "
-                   f"away). The first {len(firing)}, in order of strength, are the ones this image uses.")
+        order = firing[np.argsort(-z[firing])]
+        if len(order):
+            parts = atoms(ref.key, model, mu)[order]
+            st.image(views.as_picture(latent.mosaic(parts, cols=min(8, len(parts)), pad=1, pad_value=1.0), 5),
+                     width="stretch")
+        never = int((mu.max(0) <= 0).sum())
+        st.caption("The atoms of the codes this image uses, strongest first: what switching each on adds to the "
+                   "image (light: ink added, dark: ink taken away; grey: no change). "
+                   f"{never} of the {len(z)} codes never fire on these {len(mu):,} test images.")
 
 
 # --- a hierarchical VAE's lower layer -----------------------------------------------------------------
