@@ -380,6 +380,32 @@ def test_cli_imports_measures_and_saves(tmp_path, data_root, capsys):
     assert model.meta.metrics.n_images == 200 and model.meta.imported.startswith("ONNX: enc-dynamo.onnx")
 
 
+@pytest.mark.parametrize("page", ["pages/explorer.py", "pages/latent_map.py", "pages/interpolate.py"])
+def test_an_imported_vae_is_explored_on_the_pages(tmp_path, data_root, monkeypatch, page):
+    """Imported into the user folder, the VAE is a model like any other: the explorer, the map and the
+    interpolation page run on it (AppTest, the whole app) and show its decoded images."""
+    from streamlit.testing.v1 import AppTest
+
+    from .conftest import ROOT
+
+    exported_pair(seeded(MlpEncoder(), 0), seeded(MlpDecoder(), 0), tmp_path, "dynamo")
+    user = tmp_path / "user"
+    assert main(["import-onnx", "--encoder", str(tmp_path / "enc-dynamo.onnx"), "--decoder",
+                 str(tmp_path / "dec-dynamo.onnx"), "--kind", "vae", "--out", str(user / "mine.safetensors"),
+                 "--data-dir", str(data_root), "--test-limit", "200"]) == 0
+    monkeypatch.setenv("VAEVIZ_USER_DIR", str(user))
+    monkeypatch.setenv("VAEVIZ_DATA_DIR", str(data_root))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    box = at.selectbox(key="model_key")
+    box.select_index(list(box.options).index("mine (saved)")).run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.get("image") or at.get("plotly_chart"), "nothing drawn"
+
+
 @pytest.mark.parametrize("problem", ["truncated", "unsupported", "missing"])
 def test_cli_refuses_with_one_line_and_no_traceback(tmp_path, problem):
     enc, dec = exported_pair(seeded(MlpEncoder(), 0), seeded(MlpDecoder(), 0), tmp_path, "legacy")
