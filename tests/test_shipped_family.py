@@ -5,6 +5,7 @@ set (not read from their metadata), and each checkpoint is small enough to ship.
 - `mnist-sae-mlp-64` fires at most 16 of its 64 codes per image on average, with BCE ≤ 0.100 per pixel;
 - `mnist-cae-mlp-16`'s mean ‖∂z/∂x‖²_F is at most half the plain AE's, with BCE ≤ 0.110 per pixel;
 - `mnist-ppca-16`'s −ELBO equals its exact −log p(x) (its posterior is exact);
+- `mnist-hvae-mlp-16`'s −ELBO is below the flat `mnist-vae-mlp-16`'s, on the same test images;
 - every checkpoint is under 3 MB and the folder under 40 MB.
 """
 
@@ -65,6 +66,13 @@ def test_probabilistic_pca_has_an_exact_posterior(test_images):
         exact = float(ppca.nll(test_images[:2000]).mean())
     print(f"ppca on 2,000 test images: -ELBO {m.neg_elbo:.3f}, exact -log p(x) {exact:.3f}")
     assert abs(m.neg_elbo - exact) < 1e-2 * abs(exact)
+
+
+def test_the_hierarchical_vae_beats_the_flat_one(test_images):
+    hvae, vae = shipped("mnist-hvae-mlp-16"), shipped("mnist-vae-mlp-16")
+    elbo = {name: evaluate(m, test_images, seed=0).neg_elbo for name, m in (("hvae", hvae), ("vae", vae))}
+    print(f"test -ELBO, nats per image: {elbo}")
+    assert elbo["hvae"] < elbo["vae"]
 
 
 def test_every_checkpoint_is_small_enough_to_ship():
