@@ -1,7 +1,12 @@
-"""Many users at once: N browser sessions use the app together for S seconds while one of them trains.
+"""Many users at once: N sessions use the app together while some of them train.
 
-Starts `streamlit run app.py` (with a fresh temporary user folder, so nothing lands in the repo), one
-headless Chromium (Debian's) and `--sessions` contexts in it, each a separate Streamlit session. Every
+Two modes. `--mode sockets` (the default; bench/load_sockets.py): a lecture hall of light websocket
+clients, 30 sessions of which 10 train, in two phases of 120 s (without, then with the trainers),
+timing the server alone. `--mode browser` (this file): real browser tabs, described below, timing
+what a person sees, which on a small machine is mostly the tabs' own work.
+
+In browser mode it starts `streamlit run app.py` (with a fresh temporary user folder, so nothing lands
+in the repo), one headless Chromium (Debian's) and `--sessions` contexts in it, each a separate Streamlit session. Every
 session loops over what a person does: two latent sliders moved and released on the Latent explorer
 (timed from mouse up to the new decoded image, detected as in bench/explorer_latency.py), a switch to
 another page (timed to its title), a stroke drawn on the Draw-and-encode canvas (timed from mouse up to
@@ -19,7 +24,8 @@ lists them, and every box lists the model session 0 saved: the check sees what i
 its canvas is empty while session 0's has a drawing. Exit status 1 if there was an error or a leak.
 `--verbose` prints every action as it ends, with how long it took.
 
-    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python -m bench.load_test [--sessions 10 --seconds 60]
+    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python -m bench.load_test [--sessions 30 --trainers 10 --seconds 120]
+    VAEVIZ_DATA_DIR=../shared/data .venv/bin/python -m bench.load_test --mode browser [--sessions 10 --seconds 60]
 
 Playwright's sync API drives one page at a time, so this uses its async API: one event loop, one
 browser, every session a task. `settle` is the in-page equivalent of tests.browser.wait_for_app.
@@ -432,14 +438,34 @@ def summary(xs: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--mode", choices=["sockets", "browser"], default="sockets",
+                        help="sockets: light websocket clients, the server's latency (bench/load_sockets.py); "
+                             "browser: headless Chromium tabs, the latency a person sees (this file)")
+    parser.add_argument("--sessions", type=int, help="default: 30 (sockets), 10 (browser)")
+    parser.add_argument("--seconds", type=float, help="default: 120 per phase (sockets), 60 (browser)")
     parser.add_argument("--think", type=float, default=1.0, help="mean pause between one session's actions (s)")
     parser.add_argument("--timeout", type=float, default=60, help="seconds any one wait may take before it is an error")
-    parser.add_argument("--train-images", type=int, choices=sorted(IMAGE_STEPS), default=1000)
-    parser.add_argument("--train-epochs", type=int, default=2)
+    parser.add_argument("--train-images", type=int, choices=sorted(IMAGE_STEPS), help="default: 2000 (sockets), 1000")
+    parser.add_argument("--train-epochs", type=int, help="default: 5 (sockets), 2 (browser)")
+    parser.add_argument("--trainers", type=int, default=10, help="sockets: how many of the sessions train")
+    parser.add_argument("--stagger", type=float, default=1.0, help="sockets: seconds between the trainers' Starts")
+    parser.add_argument("--cancel-after", type=float, default=15.0,
+                        help="sockets: seconds the last trainer waits in the queue before it cancels")
+    parser.add_argument("--drain", type=float, default=300.0,
+                        help="sockets: seconds after the last phase in which every job must end")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="sockets: set in the server's environment, e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=false")
     parser.add_argument("--verbose", action="store_true", help="print every action as it ends")
     args = parser.parse_args()
+    sockets = args.mode == "sockets"
+    for name, in_sockets, in_browser in (("sessions", 30, 10), ("seconds", 120.0, 60.0), ("train_images", 2000, 1000),
+                                         ("train_epochs", 5, 2)):
+        if getattr(args, name) is None:
+            setattr(args, name, in_sockets if sockets else in_browser)
+    if sockets:
+        from bench.load_sockets import run
+
+        return run(args)
     report = Report()
     with tempfile.TemporaryDirectory(prefix="vaeviz-load-") as tmp:
         args.upload_path = Path(tmp) / f"loadtest-upload-{uuid.uuid4().hex[:6]}.safetensors"

@@ -32,8 +32,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(url: str | None = None, env: dict | None = None, timeout: float = 60) -> Iterator[str]:
-    """Yield the URL of a running app: `url` if given, else a fresh `streamlit run app.py`."""
+def running_app(url: str | None = None, env: dict | None = None, timeout: float = 60,
+                log: Path | None = None) -> Iterator[str]:
+    """Yield the URL of a running app: `url` if given, else a fresh `streamlit run app.py`.
+
+    `log`: a file for the server's output (else a pipe that nobody reads while it runs, which a
+    server that logs a lot, under a load test, could fill)."""
     if url:
         yield url.rstrip("/")
         return
@@ -42,8 +46,8 @@ def running_app(url: str | None = None, env: dict | None = None, timeout: float 
            "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
     env = {"VAEVIZ_WARM_TSNE": "0", **(env or {})}  # tests share two cores: no background t-SNE unless asked
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    out = open(log, "wb") if log is not None else subprocess.PIPE
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -55,7 +59,7 @@ def running_app(url: str | None = None, env: dict | None = None, timeout: float 
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                output = (proc.stdout.read() if proc.stdout else Path(log).read_bytes()).decode(errors="replace")
                 raise RuntimeError(f"the app did not start:\n{output[-3000:]}")
             time.sleep(0.2)
         yield base
@@ -65,6 +69,8 @@ def running_app(url: str | None = None, env: dict | None = None, timeout: float 
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if log is not None:
+            out.close()
 
 
 @contextlib.contextmanager
