@@ -37,7 +37,7 @@ def assert_images_not_blank(page, at_least: int = 1) -> None:
 @pytest.mark.parametrize("slug, title", PAGES)
 def test_every_page_opens_without_exception(page, app_url, slug, title):
     page.goto(f"{app_url}/{slug}")
-    wait_for_app(page)
+    wait_for_app(page, timeout=180)  # the first Interpolate of a server measures 500 pairs
     assert page.inner_text("[data-testid='stMain'] h1").strip() == title
     assert exceptions_shown(page) == []
     if slug in ("", "interpolate"):

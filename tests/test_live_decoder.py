@@ -1,11 +1,11 @@
 """The live decoder in headless Chromium.
 
 Parity: for every shipped checkpoint (and a few built models, so conv, PCA and RGB decoders are
-covered whatever is shipped, and a VAE imported from ONNX, for leaky ReLU, tanh and the scalar affine), the JavaScript forward pass gives PyTorch's image within 1e-4 on 100
-seeded random codes, and the canvas shows those pixels. Interaction, through the real app: a drag
-on the pad changes the image while the mouse is still down, the code arrives in Python when it is
-released, the scrubber does the same on the interpolation page, and nothing is fetched from
-anywhere but the app itself.
+covered whatever is shipped, and a VAE imported from ONNX, for leaky ReLU, tanh and the scalar
+affine), the JavaScript forward pass gives PyTorch's image within 1e-4 on 100 seeded random codes,
+and the canvas shows those pixels. Interaction, through the real app: a drag on the pad changes the
+image while the mouse is still down, the code arrives in Python when it is released, the scrubber
+does the same on the interpolation page, and nothing is fetched from anywhere but the app itself.
 """
 
 from __future__ import annotations

@@ -285,7 +285,9 @@ def sparse_step(refs: list[ModelRef]) -> None:
     st.markdown(
         f"A **sparse** autoencoder gets a wide code ({model.cfg.latent_dim} numbers) made non-negative by a ReLU and "
         f"an L1 penalty λ·Σz (λ = {model.cfg.sparsity:g}), so each image is built from a few parts: on the test set "
-        f"{m.extra.get('active_codes', float('nan')):.1f} codes fire per image, with BCE {m.bce_per_pixel:.3f} per pixel.")
+        f"{m.extra.get('active_codes', float('nan')):.1f} codes fire per image, with BCE {m.bce_per_pixel:.3f} per pixel. "
+        "(The penalty alone could be dodged by shrinking every code and growing the decoder's weights; the count "
+        "of codes that fire does not change with that scale, so it is the measure to trust.)")
     panels.sparse_codes(sae, split.images[_test_image("lecture_sparse_image", len(split.images))], key="lecture_sparse")
 
 
