@@ -2,6 +2,9 @@
 
     VAEVIZ_DATA_DIR=../shared/data .venv/bin/python checkpoints/evaluate_all.py [--iw-k 1000] [--gap-images 1000]
 
+Each checkpoint's result is kept in bench/out/evaluate_all.json (not committed), keyed by its file's
+size and modification time and the two settings, so a second run measures only what changed.
+
 The table's numbers are the JSON that `eval` prints, on the full test split of each model's data
 set (VAEs also get `--gap-images`: the amortization gap on the first N test images); the judge's
 accuracy is measured here on MNIST's test set; the training command of each comes from train_all.sh.
@@ -18,6 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+CACHE = ROOT / "bench" / "out" / "evaluate_all.json"
 GAP_KINDS = ("vae",)  # kinds whose amortization gap `eval --gap-images` measures
 
 
@@ -87,9 +91,15 @@ def main() -> None:
     parser.add_argument("--gap-images", type=int, default=1000)
     args = parser.parse_args()
     commands = training_commands()
+    cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
     rows = []
     for path in sorted(HERE.glob("*.safetensors")):
-        out = evaluate(path, args.iw_k, args.gap_images)
+        stat = path.stat()
+        key = f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}:{args.iw_k}:{args.gap_images}"
+        out = cache.get(key) or evaluate(path, args.iw_k, args.gap_images)
+        cache[key] = out
+        CACHE.parent.mkdir(parents=True, exist_ok=True)
+        CACHE.write_text(json.dumps(cache))
         rows.append((path.stem, out))
         print(path.stem, json.dumps({k: v for k, v in out["test"].items() if not isinstance(v, list)}), flush=True)
     fmt = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"

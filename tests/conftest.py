@@ -47,3 +47,17 @@ def mnist_slice(data_root):
 def tiny_vae():
     torch.manual_seed(0)
     return build_model("vae", ModelConfig(arch="mlp", latent_dim=4, hidden=(32, 16)))
+
+
+@pytest.fixture
+def model_folders(tmp_path, monkeypatch):
+    """An empty 'shipped' folder and an empty user folder, so a page sees only what a test puts there."""
+    from vaeviz import store
+    from vaeviz.ui import cache as ui_cache
+
+    shipped, user = tmp_path / "shipped", tmp_path / "user"
+    shipped.mkdir()
+    monkeypatch.setattr(ui_cache, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(store, "SHIPPED_DIR", shipped)
+    monkeypatch.setenv("VAEVIZ_USER_DIR", str(user))
+    return shipped, user

@@ -428,17 +428,9 @@ def test_cli_refuses_with_one_line_and_no_traceback(tmp_path, problem):
 
 
 @pytest.fixture
-def zoo_folders(tmp_path, monkeypatch):
-    """An empty 'shipped' folder and an empty user folder, so the zoo lists only what a test makes."""
-    from vaeviz import store
-    from vaeviz.ui import cache as ui_cache
-
-    shipped, user = tmp_path / "shipped", tmp_path / "user"
-    shipped.mkdir()
-    monkeypatch.setattr(ui_cache, "SHIPPED_DIR", shipped)
-    monkeypatch.setattr(store, "SHIPPED_DIR", shipped)
-    monkeypatch.setenv("VAEVIZ_USER_DIR", str(user))
-    return user
+def zoo_folders(model_folders):
+    """The user folder of an empty model folder pair (conftest's model_folders): the zoo lists only what a test makes."""
+    return model_folders[1]
 
 
 def _upload(at, key: str, name: str, data: bytes) -> None:

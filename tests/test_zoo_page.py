@@ -16,14 +16,8 @@ from .support.checkpoints import measured
 
 
 @pytest.fixture
-def folders(tmp_path, monkeypatch):
-    """An empty 'shipped' folder and an empty user folder, so the page sees only what a test puts there."""
-    shipped, user = tmp_path / "shipped", tmp_path / "user"
-    shipped.mkdir()
-    monkeypatch.setattr(ui_cache, "SHIPPED_DIR", shipped)
-    monkeypatch.setattr(store, "SHIPPED_DIR", shipped)
-    monkeypatch.setenv("VAEVIZ_USER_DIR", str(user))
-    return shipped, user
+def folders(model_folders):
+    return model_folders
 
 
 TOKEN = "0123456789abcdef0123456789abcdef"  # a browser's owner token: tests that own files open the app as it
