@@ -26,27 +26,14 @@ from vaeviz.checkpoint import SHIPPED_DIR, checkpoint_bytes
 from vaeviz.netspec import MAX_PARAMS
 from vaeviz.onnx_import import import_onnx
 
-from .support.onnx_models import (EXPORTERS, ConvEncoder, ConvTanhDecoder, MixedDecoder, MlpDecoder, MlpEncoder,
-                                  export, exported_pair, seeded)
+from .support.onnx_models import (EXPORTERS, TOLERANCE, ConvEncoder, ConvTanhDecoder, MixedDecoder, MlpDecoder,
+                                  MlpEncoder, export, exported_pair, max_differences, seeded)
 
-TOLERANCE = 1e-5
 ROOT = SHIPPED_DIR.parent
 
 
 def _ops(data: bytes) -> list[str]:
     return [n.op_type for n in onnx.load_from_string(data).graph.node]
-
-
-def _max_differences(model, encoder, decoder, latent: int) -> tuple[float, float]:
-    """max |imported - original| of the codes (mu and logvar) and of the decoded images."""
-    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-    z = 2 * torch.randn(16, latent, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        mu, logvar = model.encode(x)
-        want_mu, want_logvar = encoder(x)
-        codes = max(float((mu - want_mu).abs().max()), float((logvar - want_logvar).abs().max()))
-        images = float((model.decode(z) - decoder(z)).abs().max())
-    return codes, images
 
 
 def _spec_difference(model) -> float:
@@ -71,7 +58,7 @@ def test_mlp_vae_with_leaky_relu_and_chunk(tmp_path, exporter, dynamic_batch):
     model = imported.model
     assert (model.kind, model.cfg.arch, model.cfg.latent_dim, model.cfg.image_shape) == ("vae", "graph", 8, (1, 28, 28))
     assert any(("dynamic" if dynamic_batch else "fixed at 2") in note for note in imported.notes)
-    codes, images = _max_differences(model, encoder, decoder, 8)
+    codes, images = max_differences(model, encoder, decoder, 8)
     print(f"mlp vae, {exporter}, {'dynamic' if dynamic_batch else 'fixed'} batch: codes {codes:.1e}, images {images:.1e}")
     assert codes <= TOLERANCE and images <= TOLERANCE
 
@@ -79,7 +66,7 @@ def test_mlp_vae_with_leaky_relu_and_chunk(tmp_path, exporter, dynamic_batch):
     loaded = load_checkpoint(path)
     assert loaded.meta.dataset == "mnist" and "ONNX: enc.onnx + dec.onnx" in loaded.meta.imported
     assert loaded.cfg == model.cfg
-    assert max(_max_differences(loaded, encoder, decoder, 8)) <= TOLERANCE
+    assert max(max_differences(loaded, encoder, decoder, 8)) <= TOLERANCE
 
 
 @pytest.mark.parametrize("exporter", EXPORTERS)
@@ -89,7 +76,7 @@ def test_conv_vae_with_two_heads_and_a_tanh_decoder(tmp_path, exporter):
     assert _ops(dec).count("ConvTranspose") == 3 and "Tanh" in _ops(dec)
     imported = import_onnx(enc, dec, "vae")
     model = imported.model
-    codes, images = _max_differences(model, encoder, decoder, 6)
+    codes, images = max_differences(model, encoder, decoder, 6)
     print(f"conv vae (tanh head), {exporter}: codes {codes:.1e}, images {images:.1e}")
     assert codes <= TOLERANCE and images <= TOLERANCE
     layers = json.loads(model.cfg.network)
@@ -380,32 +367,6 @@ def test_cli_imports_measures_and_saves(tmp_path, data_root, capsys):
     assert model.meta.metrics.n_images == 200 and model.meta.imported.startswith("ONNX: enc-dynamo.onnx")
 
 
-@pytest.mark.parametrize("page", ["pages/explorer.py", "pages/latent_map.py", "pages/interpolate.py"])
-def test_an_imported_vae_is_explored_on_the_pages(tmp_path, data_root, monkeypatch, page):
-    """Imported into the user folder, the VAE is a model like any other: the explorer, the map and the
-    interpolation page run on it (AppTest, the whole app) and show its decoded images."""
-    from streamlit.testing.v1 import AppTest
-
-    from .conftest import ROOT
-
-    exported_pair(seeded(MlpEncoder(), 0), seeded(MlpDecoder(), 0), tmp_path, "dynamo")
-    user = tmp_path / "user"
-    assert main(["import-onnx", "--encoder", str(tmp_path / "enc-dynamo.onnx"), "--decoder",
-                 str(tmp_path / "dec-dynamo.onnx"), "--kind", "vae", "--out", str(user / "mine.safetensors"),
-                 "--data-dir", str(data_root), "--test-limit", "200"]) == 0
-    monkeypatch.setenv("VAEVIZ_USER_DIR", str(user))
-    monkeypatch.setenv("VAEVIZ_DATA_DIR", str(data_root))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    box = at.selectbox(key="model_key")
-    box.select_index(list(box.options).index("mine (saved)")).run()
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    assert at.get("image") or at.get("plotly_chart"), "nothing drawn"
-
-
 @pytest.mark.parametrize("problem", ["truncated", "unsupported", "missing"])
 def test_cli_refuses_with_one_line_and_no_traceback(tmp_path, problem):
     enc, dec = exported_pair(seeded(MlpEncoder(), 0), seeded(MlpDecoder(), 0), tmp_path, "legacy")
@@ -422,59 +383,3 @@ def test_cli_refuses_with_one_line_and_no_traceback(tmp_path, problem):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
     assert {"truncated": "not an ONNX model", "unsupported": "Gelu", "missing": "no such ONNX file"}[problem] in lines[0]
     assert not (tmp_path / "x.safetensors").exists()
-
-
-# --- the Model zoo's import form --------------------------------------------------------------
-
-
-@pytest.fixture
-def zoo_folders(model_folders):
-    """The user folder of an empty model folder pair (conftest's model_folders): the zoo lists only what a test makes."""
-    return model_folders[1]
-
-
-def _upload(at, key: str, name: str, data: bytes) -> None:
-    at.file_uploader(key=key).set_value((name, data, "application/octet-stream"))
-
-
-def test_zoo_imports_a_pair_refuses_a_bad_one_and_saves_it_as_its_owner(tmp_path, zoo_folders):
-    from vaeviz.ui.identity import browser_owner
-
-    from .support.apptest import open_app, session_labels
-
-    token = "0123456789abcdef0123456789abcdef"
-    enc, dec = exported_pair(seeded(MlpEncoder(), 0), seeded(MlpDecoder(), 1), tmp_path, "dynamo")
-    at = open_app("pages/zoo.py", token=token)
-    _upload(at, "onnx_encoder_0", "my-encoder.onnx", enc[: len(enc) // 2])  # truncated
-    _upload(at, "onnx_decoder_0", "my-decoder.onnx", dec)
-    at.run()
-    at.button(key="onnx_import").click()
-    at.run()
-    assert not at.exception and at.error and "Not imported" in at.error[0].value
-    assert "my-encoder.onnx is not an ONNX model" in at.error[0].value.replace("\\", "")
-    assert session_labels(at) == []
-
-    _upload(at, "onnx_encoder_0", "my-encoder.onnx", enc)
-    at.run()
-    at.button(key="onnx_import").click()
-    at.run()
-    assert not at.exception and not at.error
-    assert session_labels(at) == ["my-encoder (imported)"]
-    assert "my-encoder (imported)" in list(at.dataframe[0].value["name"])
-    assert not zoo_folders.exists() or not list(zoo_folders.iterdir())  # nothing written until saved
-    at.text_input(key="zoo_save_name").set_value("my-own-vae")
-    at.button(key="zoo_save").click()
-    at.run()
-    assert not at.exception and not at.error
-    saved = load_checkpoint(zoo_folders / "my-own-vae.safetensors")
-    assert saved.cfg.arch == "graph" and saved.meta.owner == browser_owner(token).id
-    assert saved.meta.imported.startswith("ONNX: my-encoder.onnx + my-decoder.onnx")
-    assert max(_max_differences(saved, seeded(MlpEncoder(), 0), seeded(MlpDecoder(), 1), 8)) <= TOLERANCE
-
-
-def test_an_explore_only_zoo_has_no_import_form(zoo_folders, monkeypatch):
-    from .support.apptest import open_app
-
-    monkeypatch.setenv("VAEVIZ_MODE", "explore")
-    at = open_app("pages/zoo.py")
-    assert not any(u.key == "onnx_encoder_0" for u in at.get("file_uploader"))

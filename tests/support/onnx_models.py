@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 EXPORTERS = ("legacy", "dynamo")
+TOLERANCE = 1e-5  # imported against original: max |difference| of codes and images
 
 
 class MlpEncoder(nn.Module):
@@ -129,3 +130,15 @@ def imported_mixed_vae(folder: Path, exporter: str = "legacy"):
     encoder, decoder = seeded(ConvEncoder(), 3), seeded(MixedDecoder(), 4)
     enc, dec = exported_pair(encoder, decoder, folder, exporter)
     return import_onnx(enc, dec, "vae").model, encoder, decoder
+
+
+def max_differences(model, encoder: nn.Module, decoder: nn.Module, latent: int) -> tuple[float, float]:
+    """max |imported - original| of the codes (mu and logvar) and of the decoded images, on seeded inputs."""
+    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    z = 2 * torch.randn(16, latent, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        want_mu, want_logvar = encoder(x)
+        codes = max(float((mu - want_mu).abs().max()), float((logvar - want_logvar).abs().max()))
+        images = float((model.decode(z) - decoder(z)).abs().max())
+    return codes, images
