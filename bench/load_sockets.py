@@ -445,7 +445,7 @@ async def hall(url: str, args, report: Report, clock: Clock, sampler: RssSampler
     if n_train >= 3:
         roles[-1], roles[-2] = "cancel", "leave"  # the last to queue: the longest waits
     trainers = [Trainer(f"trainer {j}", url, report, args, role=roles[j]) for j in range(n_train)]
-    figures: dict = {"phase_cpu": {}, "phase_peak": {}, "client_cpu": {}}
+    figures: dict = {"phase_cpu": {}, "phase_peak": {}, "phase_end": {}, "client_cpu": {}}
     t0 = time.perf_counter()
     for p in explorers:
         await p.act("open", lambda p=p: p.start(EXPLORER))
@@ -464,6 +464,7 @@ async def hall(url: str, args, report: Report, clock: Clock, sampler: RssSampler
     await asyncio.sleep(max(0.0, clock.trainers - time.perf_counter()))
     c1 = cpu()
     figures["phase_peak"][PHASES[0]] = sampler.peak
+    figures["phase_end"][PHASES[0]] = sampler.sample() or sampler.last
     sampler.peak = sampler.last
     drain_deadline = clock.end + args.drain
 
@@ -481,6 +482,7 @@ async def hall(url: str, args, report: Report, clock: Clock, sampler: RssSampler
     await asyncio.gather(*loops)
     c2 = cpu()
     figures["phase_peak"][PHASES[1]] = sampler.peak
+    figures["phase_end"][PHASES[1]] = sampler.sample() or sampler.last
     figures["phase_cpu"] = {PHASES[0]: c1[0] - c0[0], PHASES[1]: c2[0] - c1[0]}
     figures["client_cpu"] = {PHASES[0]: c1[1] - c0[1], PHASES[1]: c2[1] - c1[1]}
     await asyncio.gather(*jobs)
@@ -555,6 +557,8 @@ def run(args) -> int:
     print(f"{'clients CPU (this process)':34}{figures['client_cpu'][PHASES[0]]:.1f} s{'':{width - 7}}"
           f"{figures['client_cpu'][PHASES[1]]:.1f} s")
     print(f"{'server RSS peak':34}{mib(figures['phase_peak'][PHASES[0]]):{width}}{mib(figures['phase_peak'][PHASES[1]])}")
+    print(f"{'server RSS at the phase end':34}{mib(figures['phase_end'][PHASES[0]]):{width}}"
+          f"{mib(figures['phase_end'][PHASES[1]])}")
     print(f"server RSS: at start {mib(start_rss)}, peak {mib(max(figures['phase_peak'].values()))}, "
           f"at the end {mib(sampler.last)}")
     for line in figures["queue"]:

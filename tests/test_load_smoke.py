@@ -55,8 +55,10 @@ def test_three_sessions_at_once(data_root):
 
 @pytest.mark.slow
 def test_sockets_lecture_hall_in_small(data_root):
+    # Five epochs (several seconds a job): the first job must still be running when the second trainer,
+    # queued behind it, leaves after 2 s (bench.load_sockets.LEAVE_AFTER_S); one epoch was sometimes done first.
     cmd = [sys.executable, "-m", "bench.load_test", "--mode", "sockets", "--sessions", "4", "--trainers", "3",
-           "--seconds", "8", "--think", "0.5", "--train-images", "1000", "--train-epochs", "1", "--stagger", "0.5",
+           "--seconds", "8", "--think", "0.5", "--train-images", "1000", "--train-epochs", "5", "--stagger", "0.5",
            "--cancel-after", "1", "--timeout", "120"]
     env = {**os.environ, "VAEVIZ_DATA_DIR": str(data_root)}
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
