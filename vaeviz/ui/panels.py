@@ -440,7 +440,7 @@ def reconstructions(refs: list[ModelRef], *, key: str, n: int = 10) -> None:
         with torch.no_grad():
             logits = model.decode_logits(model.encode(noisy)[0])
             if model.cfg.likelihood == "bernoulli":
-                error = f"BCE {float(recon_nll(model.cfg, x, logits).mean()) / model.cfg.pixels:.3f} per pixel"
+                error = f"BCE {float(recon_nll(model.cfg, x, logits).mean()) / model.cfg.pixels:.4f} per pixel"
             else:  # a Gaussian decoder's -log p depends on its sigma; the RMS error is the plain measure
                 error = f"RMS error {float((torch.sigmoid(logits) - x).pow(2).mean().sqrt()):.3f} per value"
         rows.append((f"{model.kind.upper()} {ref.name}\n{error}, against the clean images",
