@@ -38,6 +38,6 @@ run() { OMP_NUM_THREADS=1 "$VAEVIZ" train --quiet --lr-schedule cosine --out "ch
   run mnist-sae-mlp-64 --model sae --arch mlp --latent-dim 64 --sparsity 0.52 --epochs 60
   # two stochastic layers (top 16, bottom 32), top-down inference, hidden widths 320 and 160 (the widest that
   # stays under 3 MB); the longest run here (about 25 min)
-  run mnist-hvae-mlp-16 --model hvae --arch mlp --latent-dim 16 --bottom-dim 32 --hidden 320,160 --epochs 250 --kl-warmup 20 --ema 0.999 --lr 1.5e-3
+  run mnist-hvae-mlp-16 --model hvae --arch mlp --latent-dim 16 --bottom-dim 32 --hidden 320,160 --epochs 250 --kl-warmup 60 --ema 0.999 --lr 1.5e-3
 ) > /tmp/train_queue_b.log 2>&1 &
 wait
