@@ -13,6 +13,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .checks import shown
+from .checks import whole as _check_int
 from .netspec import Network
 
 ARCHS = ("mlp", "conv", "graph")  # graph: an imported network, its layers in `network` (vaeviz.onnx_import)
@@ -53,19 +55,6 @@ def conv_channels_for(side: int) -> tuple[int, ...]:
     if stages == 0:
         raise ValueError(f"the conv architecture halves the image, so its side must be even, got {side}")
     return tuple(min(32 * 2 ** i, 256) for i in range(stages))
-
-
-def shown(value: Any, limit: int = 40) -> str:
-    """A value for an error message, cut to `limit` characters: values may come from a hostile file."""
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number, got {shown(value)}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {shown(value)}")
 
 
 def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:

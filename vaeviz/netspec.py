@@ -21,6 +21,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .checks import shown as _shown
+from .checks import whole as _whole
+
 OPS = ("linear", "conv2d", "conv_transpose2d", "relu", "leaky_relu", "sigmoid", "tanh", "affine", "reshape")
 MAX_TEXT = 50_000  # characters of the JSON; a 64-layer network is about 6,000
 MAX_LAYERS = 64  # per side (encoder, decoder)
@@ -45,19 +48,6 @@ _KEYS: dict[str, tuple[str, ...]] = {
 }
 
 Shape = tuple[int, ...]
-
-
-def _shown(value: Any, limit: int = 40) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _whole(where: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{where} must be a whole number, got {_shown(value)}")
-    if not low <= value <= high:
-        raise ValueError(f"{where} must be between {low} and {high}, got {_shown(value)}")
-    return value
 
 
 def _pair(where: str, value: Any, low: int, high: int) -> tuple[int, int]:
